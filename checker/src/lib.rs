@@ -1,0 +1,1 @@
+//! `checker`: see ../shared/DESIGN.md (placeholder until this crate lands).

@@ -1,0 +1,1 @@
+//! `client`: see ../shared/DESIGN.md (placeholder until this crate lands).

@@ -1,0 +1,1 @@
+//! `harness`: see ../shared/DESIGN.md (placeholder until this crate lands).

@@ -1,0 +1,1 @@
+//! `histories`: see ../shared/DESIGN.md (placeholder until this crate lands).

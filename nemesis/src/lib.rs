@@ -1,0 +1,1 @@
+//! `nemesis`: see ../shared/DESIGN.md (placeholder until this crate lands).

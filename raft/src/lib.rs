@@ -1,0 +1,1 @@
+//! `raft`: see ../shared/DESIGN.md (placeholder until this crate lands).

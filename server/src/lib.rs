@@ -1,0 +1,1 @@
+//! `server`: see ../shared/DESIGN.md (placeholder until this crate lands).

@@ -1,0 +1,1 @@
+//! `wire`: see ../shared/DESIGN.md (placeholder until this crate lands).
