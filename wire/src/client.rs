@@ -1,0 +1,353 @@
+//! The client protocol: requests, responses and the data they carry.
+//!
+//! Every request is a map `{request_id, op}` and every response a map
+//! `{request_id, reply}`; `op` and `reply` are maps whose `type` field names the
+//! variant and whose other fields are that variant's (serde's *internally
+//! tagged* representation). Each message is one flat, self-describing map, easy
+//! to build from Python or Go. Keys and values are UTF-8 strings, which keeps
+//! histories readable JSON and spares other-language clients a bytes/str
+//! dance; the shard of a key is computed over its UTF-8 bytes
+//! ([`crate::key_to_shard`]).
+//!
+//! Which service answers what: a plain kv group serves `get`, `put`, `append`;
+//! the shard controller serves `join`, `leave`, `move`, `query`; a shard group
+//! serves the kv operations for the shards it owns plus `pull_shard` and
+//! `delete_shard` from other groups; every node serves `status` and
+//! `transfer_leader`. An operation a node does not serve gets `bad_request`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{MalformedFrame, WireError};
+
+/// A Raft node's identity within its group.
+pub type NodeId = u64;
+/// A replica group's identity (gid); 0 means "no group" in shard assignments.
+pub type GroupId = u64;
+/// A shard number, `0..nshards`.
+pub type ShardId = u32;
+/// The client's own identity for exactly-once sessions.
+pub type ClientId = u64;
+
+/// One request. The `request_id` is chosen by the client, echoed in the
+/// response, and lets a connection carry many requests at once; ids should be
+/// unique among a connection's outstanding requests and start at 1 (0 marks
+/// replies to frames whose id could not be read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Client-chosen correlation id, echoed by the response.
+    pub request_id: u64,
+    /// What to do.
+    pub op: Op,
+}
+
+/// The operation a request asks for.
+///
+/// Writes carry an exactly-once session, `(client_id, seq)`: a server applies a
+/// given session's writes once each, in `seq` order, however often they are
+/// retried (see `docs/protocol.md`, "Sessions").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    /// Linearizable read of one key.
+    Get {
+        /// Key to read.
+        key: String,
+    },
+    /// Sets `key` to `value`.
+    Put {
+        /// Key to write.
+        key: String,
+        /// New value.
+        value: String,
+        /// Session owner.
+        client_id: ClientId,
+        /// Session sequence number of this write.
+        seq: u64,
+    },
+    /// Appends `value` to the current value of `key` (absent counts as "").
+    Append {
+        /// Key to extend.
+        key: String,
+        /// Suffix to append.
+        value: String,
+        /// Session owner.
+        client_id: ClientId,
+        /// Session sequence number of this write.
+        seq: u64,
+    },
+    /// Reports the node's Raft view; served by every node, leader or not.
+    Status,
+    /// Asks the leader to hand leadership to node `to`.
+    TransferLeader {
+        /// The node that should become leader.
+        to: NodeId,
+    },
+    /// Controller: adds replica groups (gid → server client addresses) and
+    /// rebalances shards onto them.
+    Join {
+        /// New groups and their servers' client addresses.
+        groups: BTreeMap<GroupId, Vec<String>>,
+        /// Session owner.
+        client_id: ClientId,
+        /// Session sequence number of this write.
+        seq: u64,
+    },
+    /// Controller: removes replica groups and hands their shards to the rest.
+    Leave {
+        /// Groups to remove.
+        gids: Vec<GroupId>,
+        /// Session owner.
+        client_id: ClientId,
+        /// Session sequence number of this write.
+        seq: u64,
+    },
+    /// Controller: assigns one shard to one group (for tests and operators).
+    Move {
+        /// Shard to reassign.
+        shard: ShardId,
+        /// Group that should own it.
+        gid: GroupId,
+        /// Session owner.
+        client_id: ClientId,
+        /// Session sequence number of this write.
+        seq: u64,
+    },
+    /// Controller: fetches configuration `num`, or the latest when `num` is
+    /// absent or beyond the latest.
+    Query {
+        /// Configuration number wanted; `None` for the latest.
+        num: Option<u64>,
+    },
+    /// Shard group to shard group: "give me shard `shard` as of the end of
+    /// configuration `config_num`", sent by the shard's new owner to its old one.
+    PullShard {
+        /// Shard wanted.
+        shard: ShardId,
+        /// Configuration the sender is moving into; the old owner must have
+        /// reached it.
+        config_num: u64,
+    },
+    /// Shard group to shard group: "I have installed shard `shard` for
+    /// configuration `config_num`; delete your copy" (garbage collection).
+    DeleteShard {
+        /// Shard to drop.
+        shard: ShardId,
+        /// Configuration in which the sender took the shard over.
+        config_num: u64,
+    },
+}
+
+impl Op {
+    /// The exactly-once session of a write, `(client_id, seq)`; `None` for
+    /// operations that are not deduplicated.
+    pub fn session(&self) -> Option<(ClientId, u64)> {
+        match *self {
+            Op::Put { client_id, seq, .. }
+            | Op::Append { client_id, seq, .. }
+            | Op::Join { client_id, seq, .. }
+            | Op::Leave { client_id, seq, .. }
+            | Op::Move { client_id, seq, .. } => Some((client_id, seq)),
+            Op::Get { .. }
+            | Op::Status
+            | Op::TransferLeader { .. }
+            | Op::Query { .. }
+            | Op::PullShard { .. }
+            | Op::DeleteShard { .. } => None,
+        }
+    }
+}
+
+/// One response, echoing the request's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The `request_id` of the request answered (0 if it could not be read).
+    pub request_id: u64,
+    /// The outcome.
+    pub reply: Reply,
+}
+
+impl Response {
+    /// The reply a server sends for a frame it could not read, or `None` when
+    /// the error leaves nothing to answer (the socket itself failed). A fatal
+    /// error still closes the connection after this reply is sent.
+    pub fn for_wire_error(err: &WireError) -> Option<Response> {
+        let (request_id, reason) = match err {
+            WireError::Malformed(MalformedFrame {
+                request_id, reason, ..
+            }) => (
+                request_id.unwrap_or(0),
+                format!("malformed request: {reason}"),
+            ),
+            WireError::FrameTooLarge { .. } => (0, err.to_string()),
+            _ => return None,
+        };
+        Some(Response {
+            request_id,
+            reply: Reply::BadRequest { reason },
+        })
+    }
+}
+
+/// The outcome of a request: a success variant, or an error telling the client
+/// what to do next.
+///
+/// Errors are *definite* (the operation did not and will not take effect
+/// because of this request: `wrong_leader`, `wrong_group`, `not_ready`,
+/// `bad_request`) or *indefinite* (it may yet take effect: `timeout`,
+/// `shutting_down`); see [`Reply::is_definite_failure`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// A write was applied (put, append, join, leave, move, delete_shard), or a
+    /// leadership transfer was started.
+    Ok,
+    /// The value read by a `get`; `None` when the key is absent.
+    Value {
+        /// Current value, if any.
+        value: Option<String>,
+    },
+    /// The node's Raft view (answer to `status`).
+    Status(NodeStatus),
+    /// A shard configuration (answer to `query`).
+    Config(ShardConfig),
+    /// A shard's data and sessions (answer to `pull_shard`).
+    Shard(ShardData),
+    /// This node is not the leader and did not propose the operation. Retry at
+    /// the hinted leader, or at another node if there is no hint.
+    WrongLeader {
+        /// The leader as this node knows it, if it knows one.
+        leader: Option<LeaderHint>,
+    },
+    /// This group does not serve the key's shard in its current configuration
+    /// (or has not received it yet). Refresh the configuration from the
+    /// controller and retry.
+    WrongGroup {
+        /// The key's shard.
+        shard: ShardId,
+        /// The configuration this group is in.
+        config_num: u64,
+    },
+    /// The old owner of a shard has not yet reached the configuration a
+    /// `pull_shard`/`delete_shard` names; retry later.
+    NotReady {
+        /// The configuration this group is in.
+        config_num: u64,
+    },
+    /// The operation was proposed but not seen to commit in time (or leadership
+    /// was lost after proposing). It may still take effect: retry with the same
+    /// session.
+    Timeout,
+    /// The node is stopping. Anything it had proposed may still take effect;
+    /// retry elsewhere with the same session.
+    ShuttingDown,
+    /// The request could not be read or is not served by this node. Retrying
+    /// the same bytes will not help.
+    BadRequest {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl Reply {
+    /// Whether this reply means the operation certainly did not take effect
+    /// through this request, so a client that gives up may record it as failed
+    /// rather than unknown.
+    pub fn is_definite_failure(&self) -> bool {
+        matches!(
+            self,
+            Reply::WrongLeader { .. }
+                | Reply::WrongGroup { .. }
+                | Reply::NotReady { .. }
+                | Reply::BadRequest { .. }
+        )
+    }
+
+    /// Whether this reply is an error at all.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Timeout | Reply::ShuttingDown) || self.is_definite_failure()
+    }
+}
+
+/// Where the current leader can be reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderHint {
+    /// The leader's node id.
+    pub node_id: NodeId,
+    /// The leader's client address (`host:port`).
+    pub client_addr: String,
+}
+
+/// A node's Raft role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Polling peers before starting an election (pre-vote).
+    PreCandidate,
+    /// Running an election.
+    Candidate,
+    /// Leads its group.
+    Leader,
+}
+
+/// A node's view of its Raft group, for operators, tests and smart clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// This node.
+    pub node_id: NodeId,
+    /// Its current role.
+    pub role: NodeRole,
+    /// Its current term.
+    pub term: u64,
+    /// The leader it knows of in this term.
+    pub leader: Option<NodeId>,
+    /// Highest log index known committed.
+    pub commit_index: u64,
+    /// Highest log index applied to the state machine.
+    pub applied_index: u64,
+    /// Index of the last entry in its log.
+    pub last_log_index: u64,
+    /// Last index covered by its latest snapshot (0 if none).
+    pub snapshot_index: u64,
+    /// Every member of the group, this node included, as it knows them.
+    pub members: Vec<Member>,
+}
+
+/// One member of a Raft group and where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's node id.
+    pub node_id: NodeId,
+    /// Address clients connect to.
+    pub client_addr: String,
+    /// Address peers connect to.
+    pub peer_addr: String,
+}
+
+/// One numbered shard configuration kept by the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardConfig {
+    /// Configuration number; 0 is the initial one with no groups.
+    pub num: u64,
+    /// `shards[s]` is the group owning shard `s` (0: unassigned).
+    pub shards: Vec<GroupId>,
+    /// Every group in this configuration and its servers' client addresses.
+    pub groups: BTreeMap<GroupId, Vec<String>>,
+}
+
+/// A shard handed from its old owner to its new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardData {
+    /// Which shard.
+    pub shard: ShardId,
+    /// The configuration the data is handed over for.
+    pub config_num: u64,
+    /// Every key of the shard and its value.
+    pub kv: BTreeMap<String, String>,
+    /// Exactly-once state: highest applied `seq` per client, so retried writes
+    /// stay deduplicated after the move.
+    pub sessions: BTreeMap<ClientId, u64>,
+}
