@@ -1,0 +1,154 @@
+//! `kvctl`: read, write, inspect and benchmark a kvd cluster from the shell.
+//!
+//! ```text
+//! kvctl --servers 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 put x 1
+//! kvctl --servers ... get x
+//! kvctl --servers ... status
+//! kvctl --servers ... bench --clients 64 --duration 10s --mix put=50,get=50 --json
+//! ```
+
+mod bench;
+mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use client::{ClerkOptions, ClusterClient};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kvctl",
+    version,
+    about = "Talk to a kvd cluster: read, write, inspect, benchmark"
+)]
+struct Cli {
+    /// Client addresses (host:port) of the cluster's servers, comma-separated.
+    #[arg(
+        long,
+        short = 's',
+        env = "KVCTL_SERVERS",
+        value_delimiter = ',',
+        required = true
+    )]
+    servers: Vec<String>,
+
+    /// Give up on an operation after this long; its outcome is then reported
+    /// as unknown or failed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+
+    /// How long one attempt waits for its reply before retrying elsewhere.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+
+    /// Seed for client ids and retry jitter. By default derived from the
+    /// clock; never reuse a seed against the same cluster, or the servers
+    /// will take the new writes for duplicates of old ones.
+    #[arg(long)]
+    seed: Option<u64>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a key's value (nothing on stdout when the key is absent).
+    Get {
+        /// The key to read.
+        key: String,
+    },
+    /// Set a key to a value.
+    Put {
+        /// The key to write.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+    /// Append a value to a key (an absent key counts as empty).
+    Append {
+        /// The key to extend.
+        key: String,
+        /// The suffix to append.
+        value: String,
+    },
+    /// Print every server's Raft view as a table.
+    Status,
+    /// Ask the leader to hand leadership to node ID.
+    TransferLeader {
+        /// The node that should lead.
+        id: u64,
+    },
+    /// Measure throughput and latency with concurrent clients.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kvctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let options = ClerkOptions {
+        request_timeout: cli.request_timeout,
+        overall_deadline: Some(cli.timeout),
+        seed: cli.seed,
+        ..ClerkOptions::default()
+    };
+    let cluster = ClusterClient::new(cli.servers, options).context("bad --servers")?;
+    match cli.command {
+        Command::Get { key } => match cluster.clerk().get(&key).await? {
+            Some(value) => println!("{value}"),
+            None => eprintln!("{key:?} is absent"),
+        },
+        Command::Put { key, value } => cluster.clerk().put(&key, &value).await?,
+        Command::Append { key, value } => cluster.clerk().append(&key, &value).await?,
+        Command::Status => {
+            let statuses = cluster.status_all().await;
+            print!("{}", status::render(&statuses));
+            anyhow::ensure!(
+                statuses.iter().any(|(_, s)| s.is_ok()),
+                "no server answered"
+            );
+        }
+        Command::TransferLeader { id } => {
+            cluster.transfer_leader(id).await?;
+            eprintln!("the leader started handing over to node {id}");
+        }
+        Command::Bench(args) => {
+            let seed = cluster.options().seed.unwrap_or_else(rand_seed);
+            bench::run(&cluster, &args, seed).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A seed for the benchmark's key and operation choices when none is given.
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
