@@ -1,1 +1,0 @@
-//! `harness`: see ../shared/DESIGN.md (placeholder until this crate lands).
