@@ -21,7 +21,7 @@ use crate::result::{
     Candidate, CheckResult, CheckStats, Counterexample, CounterexampleOp, LinearizedStep,
     PartOutcome, PartResult, PartStats, UnknownReason, Verdict,
 };
-use crate::search::{Abort, Failure, Limits, MemoryGauge, Outcome, PartInput, search};
+use crate::search::{Abort, Failure, Limits, MemoryGauge, Outcome, PartInput, SearchStats, search};
 
 /// Limits and knobs of a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -365,6 +365,9 @@ struct Prepared<'m, M: Model> {
     before: Vec<(u32, u32)>,
     /// Descriptions of operations the hints dropped, by position.
     dropped: Vec<(usize, String)>,
+    /// A completed operation the model refuted outright (position, reason):
+    /// the first by invocation.
+    refuted: Option<(usize, String)>,
 }
 
 fn prepare<'m, M: Model>(
@@ -400,6 +403,19 @@ fn prepare<'m, M: Model>(
             keep[k] = false;
         }
     }
+    let mut refuted: Option<(usize, String)> = None;
+    for (k, reason) in &hints.impossible {
+        let Some(&i) = checked.get(*k) else { continue };
+        if ops[i].status == OpStatus::Info {
+            // It cannot have taken effect: it never did.
+            keep[*k] = false;
+        } else if refuted
+            .as_ref()
+            .is_none_or(|(r, _)| ops[i].call_index < ops[*r].call_index)
+        {
+            refuted = Some((i, reason.clone()));
+        }
+    }
     let mut index = vec![u32::MAX; n];
     let mut interner = Interner::new(model);
     let mut kept = Vec::with_capacity(n);
@@ -433,6 +449,7 @@ fn prepare<'m, M: Model>(
         classes,
         before,
         dropped,
+        refuted,
     })
 }
 
@@ -491,6 +508,7 @@ fn check_part<M: Model>(
         classes: classes_of,
         before,
         dropped,
+        refuted,
     } = prepare(model, ops, &part.checked)?;
     let input = PartInput {
         call: kept.iter().map(|&i| ops[i].call_index).collect(),
@@ -503,10 +521,17 @@ fn check_part<M: Model>(
         .map(|&c| c as usize + 1)
         .max()
         .unwrap_or(0);
-    let (outcome, mut stats) = search(&input, classes, &mut interner, limits)?;
+    let initial = interner.initial();
+    let (outcome, mut stats) = search(
+        &input,
+        classes,
+        &mut interner,
+        limits,
+        refuted.as_ref().map(|_| EXPLAIN_NODES),
+    )?;
+    let explanation = explain_refutation(model, ops, refuted, &outcome)?;
     stats.hint_edges = input.before.len();
     stats.dropped = dropped.len();
-    let initial = interner.initial();
     let describe_op = |i: usize| -> String {
         match kept.binary_search(&i) {
             Ok(k) => interner.describe_class(classes_of[k]),
@@ -515,6 +540,7 @@ fn check_part<M: Model>(
     };
     Ok(finish(
         outcome,
+        explanation,
         stats,
         classes,
         started,
@@ -541,8 +567,16 @@ fn check_product<M: Model>(
     let mut members: Vec<(usize, u32, u32)> = Vec::new();
     let mut edges_by_position: Vec<(usize, usize)> = Vec::new();
     let mut dropped = Vec::new();
+    let mut refuted: Option<(usize, String)> = None;
     for (p, part) in parts.iter().enumerate() {
         let prepared = prepare(model, ops, &part.checked)?;
+        if let Some((i, reason)) = prepared.refuted
+            && refuted
+                .as_ref()
+                .is_none_or(|(r, _)| ops[i].call_index < ops[*r].call_index)
+        {
+            refuted = Some((i, reason));
+        }
         for (k, &i) in prepared.kept.iter().enumerate() {
             members.push((i, p as u32, prepared.classes[k]));
         }
@@ -587,10 +621,17 @@ fn check_product<M: Model>(
         .map(|&c| c as usize + 1)
         .max()
         .unwrap_or(0);
-    let (outcome, mut stats) = search(&input, classes, &mut product, limits)?;
+    let initial = product.initial();
+    let (outcome, mut stats) = search(
+        &input,
+        classes,
+        &mut product,
+        limits,
+        refuted.as_ref().map(|_| EXPLAIN_NODES),
+    )?;
+    let explanation = explain_refutation(model, ops, refuted, &outcome)?;
     stats.hint_edges = input.before.len();
     stats.dropped = dropped.len();
-    let initial = product.initial();
     let describe_op = |i: usize| -> String {
         match kept.binary_search(&i) {
             Ok(k) => product.describe_class(classes_of[k]),
@@ -599,6 +640,7 @@ fn check_product<M: Model>(
     };
     Ok(finish(
         outcome,
+        explanation,
         stats,
         classes,
         started,
@@ -612,11 +654,43 @@ fn check_product<M: Model>(
     ))
 }
 
+/// How many configurations the search may explore to find a prefix to show
+/// for a part the model already refuted.
+const EXPLAIN_NODES: u64 = 50_000;
+
+/// The explanation for a part the model refuted (operation `position`
+/// cannot be placed). The search then ran only to find a prefix to show; had
+/// it found a linearization, the model's refutation would be wrong.
+fn explain_refutation<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    refuted: Option<(usize, String)>,
+    outcome: &Outcome,
+) -> Result<Option<String>, CheckError> {
+    let Some((position, reason)) = refuted else {
+        return Ok(None);
+    };
+    if matches!(outcome, Outcome::Linearizable) {
+        return Err(CheckError::ModelContract {
+            model: model.name().to_string(),
+            message: format!(
+                "its hints call operation {} impossible ({reason}), yet the search linearized it",
+                ops[position].id
+            ),
+        });
+    }
+    Ok(Some(format!(
+        "operation #{} cannot take effect anywhere: {reason}",
+        ops[position].id
+    )))
+}
+
 /// Turns a search outcome into a job result, with a counterexample on failure.
 #[allow(clippy::too_many_arguments)]
 fn finish(
     outcome: Outcome,
-    stats: crate::search::SearchStats,
+    explanation: Option<String>,
+    stats: SearchStats,
     classes: usize,
     started: Instant,
     key: Option<Value>,
@@ -657,6 +731,7 @@ fn finish(
             Some(counterexample(
                 key,
                 failure,
+                explanation,
                 checked,
                 all,
                 ops,
@@ -678,6 +753,7 @@ fn finish(
 fn counterexample(
     key: Option<Value>,
     failure: Failure,
+    explanation: Option<String>,
     checked: &[usize],
     all: &[usize],
     ops: &[Operation],
@@ -688,6 +764,7 @@ fn counterexample(
     let id = |local: u32| ops[checked[local as usize]].id;
     Counterexample {
         key,
+        explanation,
         ops: all
             .iter()
             .map(|&i| CounterexampleOp {

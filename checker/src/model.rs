@@ -93,4 +93,9 @@ pub struct Hints {
     /// effect: a linearization with them exists iff one without them does.
     /// Ignored for operations that completed.
     pub never: Vec<usize>,
+    /// Operations that no valid linearization can contain, each with the
+    /// reason (for example a read of a value no sequence of writes
+    /// produces). A completed one refutes the part without a search; an
+    /// indeterminate one is taken as never having happened.
+    pub impossible: Vec<(usize, String)>,
 }

@@ -136,6 +136,10 @@ pub struct Candidate {
 pub struct Counterexample {
     /// The failing part's key (`None`: single object or unpartitioned).
     pub key: Option<Value>,
+    /// Set when the model refuted an operation outright (e.g. a read of a
+    /// value no sequence of writes produces): which one and why. The search
+    /// then only looked for a prefix to show, within a bounded effort.
+    pub explanation: Option<String>,
     /// Every operation of the part, failed ones included, by invocation.
     pub ops: Vec<CounterexampleOp>,
     /// The model state before any operation.
@@ -171,6 +175,12 @@ impl fmt::Display for Counterexample {
                 self.ops.len()
             )?,
             None => writeln!(f, "not linearizable ({} operations)", self.ops.len())?,
+        }
+        if let Some(why) = &self.explanation {
+            let op = self.blocking_op.map_or_else(String::new, |b| {
+                format!("operation #{b} {}: ", self.describe(b))
+            });
+            writeln!(f, "{op}{why}")?;
         }
         writeln!(f, "initial state: {}", self.initial_state)?;
         writeln!(

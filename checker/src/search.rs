@@ -282,14 +282,20 @@ struct Engine<'s> {
 }
 
 /// Checks one part. `Err` only for model contract violations.
+///
+/// `explain` is for parts already known not to be linearizable (the model
+/// refuted an operation): the search then only looks for the longest prefix
+/// to show, stops after that many configurations or at any limit, and
+/// reports the best prefix found so far instead of giving up.
 pub(crate) fn search(
     input: &PartInput,
     classes: usize,
     stepper: &mut dyn Stepper,
     limits: &Limits<'_>,
+    explain: Option<u64>,
 ) -> Result<(Outcome, SearchStats), CheckError> {
     let mut engine = Engine::new(input, classes, stepper);
-    let outcome = engine.run(limits);
+    let outcome = engine.run(limits, explain);
     engine.stats.states = engine.stepper.state_count();
     let bytes = engine.approx_bytes();
     limits.memory.report(&mut engine.reported_bytes, bytes);
@@ -386,13 +392,13 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn run(&mut self, limits: &Limits<'_>) -> Result<Outcome, CheckError> {
+    fn run(&mut self, limits: &Limits<'_>, explain: Option<u64>) -> Result<Outcome, CheckError> {
         self.state = self.stepper.initial();
         self.best_state = self.state;
         self.closure()?;
         match self.remember() {
             Some(_) => {}
-            None => return Ok(Outcome::Aborted(Abort::Memory)),
+            None => return self.stop(Abort::Memory, explain.is_some()),
         }
         let mut entry = self.next[HEAD as usize];
         // Start so the first iteration already checks the limits.
@@ -402,10 +408,13 @@ impl<'s> Engine<'s> {
                 return Ok(Outcome::Linearizable);
             }
             ticks = ticks.wrapping_add(1);
-            if ticks & TICK_MASK == 0
-                && let Some(abort) = self.over_limits(limits)
-            {
-                return Ok(Outcome::Aborted(abort));
+            if ticks & TICK_MASK == 0 {
+                if let Some(abort) = self.over_limits(limits) {
+                    return self.stop(abort, explain.is_some());
+                }
+                if explain.is_some_and(|budget| self.stats.nodes >= budget) {
+                    return self.stop(Abort::Cancelled, true);
+                }
             }
             let code = self.ev[entry as usize];
             if entry != self.tail && code & 1 == 0 {
@@ -431,7 +440,7 @@ impl<'s> Engine<'s> {
                                 }
                                 entry = self.next[self.call_ev[op as usize] as usize];
                             }
-                            None => return Ok(Outcome::Aborted(Abort::Memory)),
+                            None => return self.stop(Abort::Memory, explain.is_some()),
                         }
                     }
                     None => entry = self.next[entry as usize],
@@ -453,6 +462,21 @@ impl<'s> Engine<'s> {
                 entry = self.next[self.call_ev[choice.op as usize] as usize];
             }
         }
+    }
+
+    /// Ends the search early: gives up (`Aborted`), or, when the part is
+    /// already known to fail, unwinds and explains with the best prefix so far.
+    fn stop(&mut self, abort: Abort, known_failing: bool) -> Result<Outcome, CheckError> {
+        if !known_failing {
+            return Ok(Outcome::Aborted(abort));
+        }
+        if self.stack.len() > self.best.len() {
+            self.best.clear();
+            self.best.extend_from_slice(&self.stack);
+            self.best_state = self.state;
+        }
+        while self.pop().is_some() {}
+        Ok(Outcome::NotLinearizable(self.failure()?))
     }
 
     /// Linearizes every candidate that is read-only and legal now (sound by
@@ -666,7 +690,9 @@ mod tests {
             cancelled: &never,
             memory: &gauge,
         };
-        search(&input, 8, &mut TinyRegister, &limits).unwrap().0
+        search(&input, 8, &mut TinyRegister, &limits, None)
+            .unwrap()
+            .0
     }
 
     const W1: u32 = 1;

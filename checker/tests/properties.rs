@@ -14,6 +14,7 @@ use checker::{CheckOptions, SpecModel, Verdict, check_history};
 use common::{NoHints, NoReduction, scramble_reads, verdict};
 use histories::{ReadOptions, read_edn, read_jsonl, write_edn, write_jsonl};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::json;
 
 fn kv_workload() -> impl Strategy<Value = KvWorkload> {
@@ -57,7 +58,13 @@ fn register_workload() -> impl Strategy<Value = RegisterWorkload> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // A fixed seed: the same cases on every run, so a slow or failing case
+    // reproduces instead of coming and going.
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        rng_seed: RngSeed::Fixed(0x5EED_FA17),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn kv_history_from_a_correct_store_is_linearizable(w in kv_workload()) {

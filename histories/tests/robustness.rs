@@ -2,6 +2,7 @@
 
 use histories::{ReadOptions, read_edn, read_jepsen_log, read_jsonl};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 /// Text made of the characters that matter to the parsers.
 fn edn_like() -> impl Strategy<Value = String> {
@@ -35,7 +36,13 @@ fn edn_like() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // A fixed seed: the same cases on every run, so a slow or failing case
+    // reproduces instead of coming and going.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: RngSeed::Fixed(0x5EED_FA17),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn edn_reader_never_panics(text in edn_like()) {

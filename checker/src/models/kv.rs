@@ -167,6 +167,15 @@ enum Parse {
 /// A decomposition starting with an append is only considered when no put
 /// had certainly completed before the get was invoked.
 ///
+/// Some reads are refuted outright (reported as impossible): a value with
+/// no decomposition at all; a value containing something only written by
+/// operations invoked after the get returned; and a value missing a write
+/// that completed before the get began although it was invoked after every
+/// put that could head the value (or at all, without a put head) — such a
+/// write lies between the head and the get in every linearization. Without
+/// this, refuting a read of a phantom value would mean trying every order of
+/// the appends before it.
+///
 /// Separately, an indeterminate write whose value occurs in no
 /// decomposition may be assumed never to have happened: in a valid
 /// linearization no get lies between it and the next put (that get's
@@ -213,9 +222,12 @@ fn append_order_hints(ops: &[HintOp<'_, (KvOp, Option<KvRet>)>]) -> Hints {
     let mut in_read = vec![usize::MAX; table.values.len()];
     let mut all_decomposed = true;
     let mut edges: FxHashSet<(usize, usize)> = FxHashSet::default();
+    let mut impossible: Vec<(usize, String)> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     let mut scratch = ParseScratch::default();
-    for (pos, &g) in by_call.iter().enumerate() {
+    let show =
+        |val: u32| Value::String(String::from_utf8_lossy(table.bytes[val as usize]).into_owned());
+    'gets: for (pos, &g) in by_call.iter().enumerate() {
         let call = ops[g].call;
         open.retain(|&x| ops[x].ret.is_none_or(|r| r > call));
         if is_write(g) {
@@ -226,18 +238,27 @@ fn append_order_hints(ops: &[HintOp<'_, (KvOp, Option<KvRet>)>]) -> Hints {
             continue;
         };
         let Some(g_ret) = ops[g].ret else { continue };
-        let (values, starts_with_put) =
-            match scratch.parse(v.as_bytes(), &table, first_put_done > call) {
-                Parse::Unique {
-                    values,
-                    starts_with_put,
-                } => (values, starts_with_put),
-                Parse::Impossible => continue,
-                Parse::Ambiguous => {
-                    all_decomposed = false;
-                    continue;
-                }
-            };
+        let put_done = first_put_done < call;
+        let shown = Value::String(v.clone());
+        let (values, starts_with_put) = match scratch.parse(v.as_bytes(), &table, !put_done) {
+            Parse::Unique {
+                values,
+                starts_with_put,
+            } => (values, starts_with_put),
+            Parse::Impossible => {
+                let after = if put_done {
+                    " once a put has completed"
+                } else {
+                    ""
+                };
+                impossible.push((g, format!("get returned {shown}, which no sequence of this key's writes produces{after}")));
+                continue;
+            }
+            Parse::Ambiguous => {
+                all_decomposed = false;
+                continue;
+            }
+        };
         // Mark each value with its kind in this read: bit 1 = as put, 2 = as append.
         for (k, &val) in values.iter().enumerate() {
             observed[val as usize] = true;
@@ -248,16 +269,31 @@ fn append_order_hints(ops: &[HintOp<'_, (KvOp, Option<KvRet>)>]) -> Hints {
                 g << 2 | kind
             };
         }
-        // The operation behind each element, when there is only one that
-        // could be it (of the right kind, invoked before the get returned).
-        let identify = |k: usize| -> Option<usize> {
+        let writers = |k: usize| -> &Vec<usize> {
             let vals = &table.values[values[k] as usize];
-            let list = if k == 0 && starts_with_put {
+            if k == 0 && starts_with_put {
                 &vals.puts
             } else {
                 &vals.appends
-            };
-            let mut it = list.iter().copied().filter(|&x| ops[x].call < g_ret);
+            }
+        };
+        // Every value read needs a writer invoked before the get returned.
+        for (k, &val) in values.iter().enumerate() {
+            if !writers(k).iter().any(|&x| ops[x].call < g_ret) {
+                impossible.push((
+                    g,
+                    format!(
+                        "get returned {shown}, but {} was only written after the get returned",
+                        show(val)
+                    ),
+                ));
+                continue 'gets;
+            }
+        }
+        // The operation behind each element, when there is only one that
+        // could be it (of the right kind, invoked before the get returned).
+        let identify = |k: usize| -> Option<usize> {
+            let mut it = writers(k).iter().copied().filter(|&x| ops[x].call < g_ret);
             let first = it.next()?;
             it.next().is_none().then_some(first)
         };
@@ -267,35 +303,48 @@ fn append_order_hints(ops: &[HintOp<'_, (KvOp, Option<KvRet>)>]) -> Hints {
                 edges.insert((a, b));
             }
         }
-        // Writes that must follow the get: those invoked after every put
-        // that could head the value returned (any write, with no put head).
-        let after = if starts_with_put {
-            let puts = &table.values[values[0] as usize].puts;
-            let mut latest = 0;
-            let mut known = true;
-            for &p in puts.iter().filter(|&&p| ops[p].call < g_ret) {
-                match ops[p].ret {
-                    Some(r) => latest = latest.max(r),
-                    None => known = false,
-                }
+        // When the value's head was put: the latest return among the puts
+        // that could be it (unknown if one is indeterminate).
+        let head_done = if starts_with_put {
+            let mut latest = Some(0);
+            for &p in writers(0).iter().filter(|&&p| ops[p].call < g_ret) {
+                latest = match (latest, ops[p].ret) {
+                    (Some(l), Some(r)) => Some(l.max(r)),
+                    _ => None,
+                };
             }
-            if !known {
-                continue;
+            match latest {
+                Some(r) => Some(r),
+                None => continue,
             }
-            Some(latest)
         } else {
             None
         };
+        let not_in_read = |x: usize| -> bool {
+            let Some((val, put)) = value_of[x] else {
+                return false;
+            };
+            let kind = if put { 1 } else { 2 };
+            !(in_read[val as usize] >> 2 == g && in_read[val as usize] & kind != 0)
+        };
+        // A write invoked after the head was put (after nothing, without a
+        // put head) lies between the head and the get or after the get. If
+        // it completed before the get began, it must be in the value.
+        let first = head_done.map_or(0, |r| by_call.partition_point(|&x| ops[x].call <= r));
+        for &x in by_call[first.min(pos)..pos].iter() {
+            if ops[x].ret.is_some_and(|r| r < call) && not_in_read(x) {
+                let (val, put) = value_of[x].unwrap_or((0, false));
+                let what = if put { "put" } else { "append" };
+                impossible.push((g, format!("get returned {shown}, missing the {what} of {} that completed before the get began", show(val))));
+                continue 'gets;
+            }
+        }
+        // If it has not completed by then, it follows the get.
         let later = by_call[pos + 1..]
             .iter()
             .take_while(|&&x| ops[x].call < g_ret);
         for &x in open.iter().chain(later) {
-            let Some((val, put)) = value_of[x] else {
-                continue;
-            };
-            let kind = if put { 1 } else { 2 };
-            let in_this_read = in_read[val as usize] >> 2 == g && in_read[val as usize] & kind != 0;
-            if !in_this_read && after.is_none_or(|r| ops[x].call > r) {
+            if not_in_read(x) && head_done.is_none_or(|r| ops[x].call > r) {
                 edges.insert((g, x));
             }
         }
@@ -310,7 +359,11 @@ fn append_order_hints(ops: &[HintOp<'_, (KvOp, Option<KvRet>)>]) -> Hints {
     } else {
         Vec::new()
     };
-    Hints { before, never }
+    Hints {
+        before,
+        never,
+        impossible,
+    }
 }
 
 /// The operations that wrote one value.
@@ -324,6 +377,8 @@ struct ValueOps {
 #[derive(Default)]
 struct TokenTable<'a> {
     ids: FxHashMap<&'a [u8], u32>,
+    /// The text of each value.
+    bytes: Vec<&'a [u8]>,
     values: Vec<ValueOps>,
     value_len: Vec<usize>,
     /// Distinct value lengths, ascending.
@@ -335,6 +390,7 @@ impl<'a> TokenTable<'a> {
         let next = self.values.len() as u32;
         let id = *self.ids.entry(value).or_insert(next);
         if id == next {
+            self.bytes.push(value);
             self.values.push(ValueOps::default());
             self.value_len.push(value.len());
             self.lengths.push(value.len());

@@ -338,13 +338,6 @@ impl TestCluster {
         }
     }
 
-    /// Sets the faults of the client connections to node `id` only.
-    pub fn set_client_link_faults(&self, id: u64, faults: LinkFaults) {
-        self.client_links[&id]
-            .set_faults(faults)
-            .expect("valid faults");
-    }
-
     /// Node `id`'s Raft status, asked directly (no proxy).
     pub async fn status(&self, id: u64) -> Result<NodeStatus, AttemptError> {
         self.admin
