@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::grudge::{self, Grudge, NetFaultError, NetworkFaults};
 use crate::proxy::{CutMode, LinkFaults, LinkProxy, LinkStats, ProxyError};
 
 /// A node's identity in the network (its Raft id).
@@ -123,5 +124,35 @@ impl Network {
     /// Each link's counters, by `(from, to)`.
     pub fn stats(&self) -> BTreeMap<(NodeId, NodeId), LinkStats> {
         self.links.iter().map(|(&k, l)| (k, l.stats())).collect()
+    }
+}
+
+impl NetworkFaults for Network {
+    fn backend(&self) -> &'static str {
+        "proxy"
+    }
+
+    fn apply_grudge(&self, grudge: &Grudge) -> Result<(), NetFaultError> {
+        let nodes = self.nodes();
+        if let Some(&unknown) = grudge
+            .iter()
+            .flat_map(|(a, s)| std::iter::once(a).chain(s))
+            .find(|n| !nodes.contains(n))
+        {
+            return Err(NetFaultError::UnknownNode(unknown));
+        }
+        for (&(from, to), link) in &self.links {
+            if grudge::is_cut(grudge, from, to) {
+                link.cut(self.cut_mode);
+            } else {
+                link.heal();
+            }
+        }
+        Ok(())
+    }
+
+    fn heal(&self) -> Result<(), NetFaultError> {
+        self.heal_all();
+        Ok(())
     }
 }
