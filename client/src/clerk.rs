@@ -1,12 +1,11 @@
 //! The Clerk: one client session with exactly-once writes.
 
-use rand::SeedableRng;
-use rand::rngs::ChaCha8Rng;
 use wire::{ClientId, Op, Reply};
 
 use crate::cluster::{ClusterClient, expect_ok};
 use crate::error::ClerkError;
 use crate::options::ClerkOptions;
+use crate::session::Session;
 
 /// One logical client of a kvd group: `get`, `put` and `append`, each
 /// retried until it succeeds, fails definitely, or runs out of time.
@@ -18,11 +17,7 @@ use crate::options::ClerkOptions;
 /// run concurrent clients as separate Clerks (they share connections through
 /// their [`ClusterClient`]).
 pub struct Clerk {
-    cluster: ClusterClient,
-    client_id: ClientId,
-    last_seq: u64,
-    options: ClerkOptions,
-    rng: ChaCha8Rng,
+    session: Session,
 }
 
 impl Clerk {
@@ -37,32 +32,28 @@ impl Clerk {
 
     pub(crate) fn new_with(cluster: ClusterClient, client_id: ClientId, seed: u64) -> Clerk {
         Clerk {
-            options: cluster.options().clone(),
-            cluster,
-            client_id,
-            last_seq: 0,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            session: Session::new(cluster, client_id, seed),
         }
     }
 
     /// This session's client id.
     pub fn client_id(&self) -> ClientId {
-        self.client_id
+        self.session.client_id
     }
 
     /// The `seq` of the last write issued (0 before the first).
     pub fn last_seq(&self) -> u64 {
-        self.last_seq
+        self.session.last_seq
     }
 
     /// The shared cluster handle (for admin calls).
     pub fn cluster(&self) -> &ClusterClient {
-        &self.cluster
+        &self.session.cluster
     }
 
     /// This Clerk's options, e.g. to tighten the deadline of the next call.
     pub fn options_mut(&mut self) -> &mut ClerkOptions {
-        &mut self.options
+        &mut self.session.options
     }
 
     /// Reads `key` linearizably; `None` when the key is absent.
@@ -70,45 +61,33 @@ impl Clerk {
         let op = Op::Get {
             key: key.to_string(),
         };
-        self.execute(op, "get", |reply| match reply {
-            Reply::Value { value } => Ok(value),
-            other => Err(other),
-        })
-        .await
+        self.session
+            .execute(op, "get", |reply| match reply {
+                Reply::Value { value } => Ok(value),
+                other => Err(other),
+            })
+            .await
     }
 
     /// Sets `key` to `value`, exactly once.
     pub async fn put(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
-        self.last_seq += 1;
         let op = Op::Put {
             key: key.to_string(),
             value: value.to_string(),
-            client_id: self.client_id,
-            seq: self.last_seq,
+            client_id: self.session.client_id,
+            seq: self.session.next_seq(),
         };
-        self.execute(op, "put", expect_ok).await
+        self.session.execute(op, "put", expect_ok).await
     }
 
     /// Appends `value` to `key` (absent counts as empty), exactly once.
     pub async fn append(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
-        self.last_seq += 1;
         let op = Op::Append {
             key: key.to_string(),
             value: value.to_string(),
-            client_id: self.client_id,
-            seq: self.last_seq,
+            client_id: self.session.client_id,
+            seq: self.session.next_seq(),
         };
-        self.execute(op, "append", expect_ok).await
-    }
-
-    async fn execute<T>(
-        &mut self,
-        op: Op,
-        kind: &'static str,
-        extract: fn(Reply) -> Result<T, Reply>,
-    ) -> Result<T, ClerkError> {
-        self.cluster
-            .execute(op, kind, &self.options, &mut self.rng, extract)
-            .await
+        self.session.execute(op, "append", expect_ok).await
     }
 }

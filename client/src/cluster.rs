@@ -11,6 +11,7 @@ use wire::{ClientId, NodeId, NodeStatus, Op, Reply};
 
 use crate::clerk::Clerk;
 use crate::conn::Conn;
+use crate::ctrler_clerk::CtrlerClerk;
 use crate::error::{AttemptError, ClerkError};
 use crate::options::{Backoff, ClerkOptions};
 
@@ -114,15 +115,25 @@ impl ClusterClient {
 
     /// A new Clerk with a fresh client id drawn from this client's seeded RNG.
     pub fn clerk(&self) -> Clerk {
-        let (client_id, seed) = {
-            let mut rng = self
-                .inner
-                .seeds
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (rng.random::<u64>(), rng.random::<u64>())
-        };
+        let (client_id, seed) = self.fresh_session();
         Clerk::new_with(self.clone(), client_id, seed)
+    }
+
+    /// A new controller client (for a `--role ctrler` group) with a fresh
+    /// client id drawn from this client's seeded RNG.
+    pub fn ctrler_clerk(&self) -> CtrlerClerk {
+        let (client_id, seed) = self.fresh_session();
+        CtrlerClerk::new_with(self.clone(), client_id, seed)
+    }
+
+    /// A client id and a jitter seed for a new session.
+    fn fresh_session(&self) -> (ClientId, u64) {
+        let mut rng = self
+            .inner
+            .seeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (rng.random::<u64>(), rng.random::<u64>())
     }
 
     /// A new Clerk with a given client id, e.g. to resume a session. The id

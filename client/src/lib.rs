@@ -30,7 +30,10 @@
 //! A [`ClusterClient`] holds one pipelined connection per server (request ids
 //! match replies to callers, a reader task dispatches them) and the leader
 //! cache; any number of [`Clerk`]s share it, each with its own session. The
-//! timeouts and pacing live in [`ClerkOptions`].
+//! timeouts and pacing live in [`ClerkOptions`]. The shard controller (a
+//! group started with `kvd --role ctrler`) is a Raft group like any other:
+//! its client, [`CtrlerClerk`], is the same session machinery with `join`,
+//! `leave`, `move_shard` and `query` in place of `get`, `put` and `append`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), client::ClerkError> {
@@ -50,11 +53,14 @@
 mod clerk;
 mod cluster;
 mod conn;
+mod ctrler_clerk;
 mod error;
 mod options;
+mod session;
 
 pub use clerk::Clerk;
 pub use cluster::ClusterClient;
+pub use ctrler_clerk::CtrlerClerk;
 pub use error::{AttemptError, ClerkError};
 pub use options::ClerkOptions;
-pub use wire::{LeaderHint, NodeId, NodeRole, NodeStatus};
+pub use wire::{GroupId, LeaderHint, NodeId, NodeRole, NodeStatus, ShardConfig, ShardId};

@@ -35,7 +35,8 @@ const MIN_MAX_FRAME: u64 = 4 * 1024;
     version,
     about = "A Raft-replicated key/value server (one Raft group)",
     long_about = "kvd runs one node of a Raft group serving linearizable get, put and append \
-                  over the kvd wire protocol (docs/protocol.md). Start one process per member, \
+                  over the kvd wire protocol (docs/protocol.md), or, with --role ctrler, the \
+                  shard controller (join, leave, move, query). Start one process per member, \
                   each with its own --id, addresses and --data-dir, and list the other members \
                   with --peer. Every flag may also be given in a TOML file (--config) under its \
                   own name; command-line flags override the file."
@@ -52,6 +53,13 @@ pub struct KvdArgs {
     /// This node's Raft id, unique within the group (required).
     #[arg(long, value_name = "ID")]
     pub id: Option<u64>,
+
+    /// Which service the group replicates: `kv` (get, put, append) or
+    /// `ctrler` (the shard controller: join, leave, move, query). Every
+    /// member of a group must have the same role, and a data directory keeps
+    /// the role it was created with [default: kv].
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<KvdRole>,
 
     /// Identity of the group, checked in the peer handshake so that nodes of
     /// different clusters never talk [default: 1].
@@ -121,6 +129,40 @@ pub struct KvdArgs {
     /// [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Switches on a deliberate bug (test builds with the `failpoints`
+    /// feature only; see `server::failpoints`). Repeatable.
+    #[cfg(feature = "failpoints")]
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub failpoint: Vec<crate::failpoints::Failpoint>,
+}
+
+/// The service a kvd group replicates (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvdRole {
+    /// The key/value store: `get`, `put`, `append`.
+    #[default]
+    Kv,
+    /// The shard controller: `join`, `leave`, `move`, `query`.
+    Ctrler,
+}
+
+impl KvdRole {
+    /// The name used by `--role` and in the data directory's role file.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvdRole::Kv => "kv",
+            KvdRole::Ctrler => "ctrler",
+        }
+    }
+}
+
+impl fmt::Display for KvdRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// How log lines are rendered.
@@ -205,6 +247,8 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 pub struct KvdConfig {
     /// This node's Raft id.
     pub id: u64,
+    /// The service this group replicates.
+    pub role: KvdRole,
     /// Group identity checked in the peer handshake.
     pub cluster_id: u64,
     /// Client listen address.
@@ -231,6 +275,8 @@ pub struct KvdConfig {
     pub request_timeout: Duration,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Deliberate bugs switched on (always none in release builds).
+    pub failpoints: crate::failpoints::Failpoints,
 }
 
 /// Why the configuration cannot be used.
@@ -273,6 +319,7 @@ impl KvdConfig {
     ) -> Self {
         KvdConfig {
             id,
+            role: KvdRole::Kv,
             cluster_id: 1,
             client_addr: client_addr.into(),
             peer_addr: peer_addr.into(),
@@ -286,6 +333,7 @@ impl KvdConfig {
             seed: id,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             log_format: LogFormat::Text,
+            failpoints: crate::failpoints::Failpoints::default(),
         }
     }
 
@@ -308,6 +356,9 @@ impl KvdConfig {
         let peer_addr = args.peer_addr.ok_or(ConfigError::Missing("peer-addr"))?;
         let data_dir = args.data_dir.ok_or(ConfigError::Missing("data-dir"))?;
         let mut config = KvdConfig::new(id, client_addr, peer_addr, args.peer, data_dir);
+        if let Some(v) = args.role {
+            config.role = v;
+        }
         if let Some(v) = args.cluster_id {
             config.cluster_id = v;
         }
@@ -340,6 +391,10 @@ impl KvdConfig {
         }
         if let Some(v) = args.log_format {
             config.log_format = v;
+        }
+        #[cfg(feature = "failpoints")]
+        {
+            config.failpoints = crate::failpoints::Failpoints::from_names(&args.failpoint);
         }
         config.validate()?;
         Ok(config)
@@ -405,6 +460,7 @@ fn merge(file: KvdArgs, cli: KvdArgs) -> KvdArgs {
     KvdArgs {
         config: cli.config,
         id: cli.id.or(file.id),
+        role: cli.role.or(file.role),
         cluster_id: cli.cluster_id.or(file.cluster_id),
         client_addr: cli.client_addr.or(file.client_addr),
         peer_addr: cli.peer_addr.or(file.peer_addr),
@@ -422,6 +478,12 @@ fn merge(file: KvdArgs, cli: KvdArgs) -> KvdArgs {
         seed: cli.seed.or(file.seed),
         request_timeout: cli.request_timeout.or(file.request_timeout),
         log_format: cli.log_format.or(file.log_format),
+        #[cfg(feature = "failpoints")]
+        failpoint: if cli.failpoint.is_empty() {
+            file.failpoint
+        } else {
+            cli.failpoint
+        },
     }
 }
 
@@ -467,6 +529,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.tick, Duration::from_millis(5));
         assert_eq!(c.heartbeat_ticks, DEFAULT_HEARTBEAT_TICKS);
+        assert_eq!(c.role, KvdRole::Kv, "kv is the default role");
         assert_eq!(c.voters(), vec![1, 2]);
         let err = KvdConfig::from_args(parse(&["--id", "1"])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing("client-addr")), "{err}");
@@ -486,6 +549,40 @@ mod tests {
         assert_eq!(c.election_ticks, 20);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.voters(), vec![3, 5]);
+    }
+
+    #[test]
+    fn role_comes_from_the_flag_or_the_file() {
+        let base = [
+            "--id",
+            "1",
+            "--client-addr",
+            "a:1",
+            "--peer-addr",
+            "a:2",
+            "--data-dir",
+            "/d",
+        ];
+        let mut args = base.to_vec();
+        args.extend(["--role", "ctrler"]);
+        assert_eq!(
+            KvdConfig::from_args(parse(&args)).unwrap().role,
+            KvdRole::Ctrler
+        );
+        let file: KvdArgs = toml::from_str("role = \"ctrler\"\n").unwrap();
+        let c = KvdConfig::from_args(merge(file, parse(&base))).unwrap();
+        assert_eq!(c.role, KvdRole::Ctrler);
+        let file: KvdArgs = toml::from_str("role = \"ctrler\"\n").unwrap();
+        let mut args = base.to_vec();
+        args.extend(["--role", "kv"]);
+        assert_eq!(
+            KvdConfig::from_args(merge(file, parse(&args)))
+                .unwrap()
+                .role,
+            KvdRole::Kv
+        );
+        assert!(toml::from_str::<KvdArgs>("role = \"shardkv\"\n").is_err());
+        assert!(KvdArgs::try_parse_from(["kvd", "--role", "boss"]).is_err());
     }
 
     #[test]

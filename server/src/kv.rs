@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use wire::{ClientId, Reply};
+use wire::{ClientId, Op, Reply};
+
+use crate::state_machine::{Admission, SnapshotDecodeError, StateMachine, not_served};
 
 /// A write as it travels through the Raft log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +48,6 @@ impl Command {
         rmp_serde::from_slice(data)
     }
 }
-
-/// Why a snapshot image could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[error("snapshot image is not a kv state machine: {0}")]
-pub(crate) struct SnapshotDecodeError(#[from] rmp_serde::decode::Error);
 
 /// The key/value map and the session table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,12 +108,95 @@ impl KvStore {
 
     /// Rebuilds the state from [`KvStore::snapshot`] output.
     pub(crate) fn restore(image: &[u8]) -> Result<KvStore, SnapshotDecodeError> {
-        Ok(rmp_serde::from_slice(image)?)
+        rmp_serde::from_slice(image).map_err(|source| SnapshotDecodeError {
+            service: Self::SERVICE,
+            source,
+        })
     }
 
     /// Number of keys, for logs.
     pub(crate) fn len(&self) -> usize {
         self.data.len()
+    }
+}
+
+impl StateMachine for KvStore {
+    /// The key a `get` reads.
+    type Query = String;
+
+    const SERVICE: &'static str = "kv";
+
+    fn admit(op: Op) -> Admission<String> {
+        let (command, payload_bytes) = match op {
+            Op::Get { key } => return Admission::Read(key),
+            Op::Put {
+                key,
+                value,
+                client_id,
+                seq,
+            } => {
+                let bytes = key.len() + value.len();
+                let command = Command::Put {
+                    key,
+                    value,
+                    client_id,
+                    seq,
+                };
+                (command, bytes)
+            }
+            Op::Append {
+                key,
+                value,
+                client_id,
+                seq,
+            } => {
+                let bytes = key.len() + value.len();
+                let command = Command::Append {
+                    key,
+                    value,
+                    client_id,
+                    seq,
+                };
+                (command, bytes)
+            }
+            other => {
+                return Admission::Refuse(not_served(Self::SERVICE, "get, put, append", &other));
+            }
+        };
+        let (Command::Put { client_id, seq, .. } | Command::Append { client_id, seq, .. }) =
+            command;
+        Admission::Write {
+            entry: command.encode(),
+            session: (client_id, seq),
+            payload_bytes,
+        }
+    }
+
+    fn apply(&mut self, entry: &[u8]) -> Reply {
+        KvStore::apply(self, entry)
+    }
+
+    fn duplicate(&self, client_id: ClientId, seq: u64) -> Option<Reply> {
+        // Every kv write answers `ok`, so a retry's answer needs no memory.
+        self.is_applied(client_id, seq).then_some(Reply::Ok)
+    }
+
+    fn read(&self, key: &String) -> Reply {
+        Reply::Value {
+            value: self.get(key).map(str::to_owned),
+        }
+    }
+
+    fn snapshot(&self) -> Bytes {
+        KvStore::snapshot(self)
+    }
+
+    fn restore(image: &[u8]) -> Result<Self, SnapshotDecodeError> {
+        KvStore::restore(image)
+    }
+
+    fn size(&self) -> usize {
+        self.len()
     }
 }
 

@@ -50,6 +50,9 @@
 
 mod client_listener;
 pub mod config;
+mod ctrler;
+pub mod entry;
+pub mod failpoints;
 mod kv;
 mod logging;
 mod members;
@@ -60,8 +63,9 @@ mod persist;
 mod responder;
 mod runtime;
 mod shutdown;
+mod state_machine;
 pub mod storage;
 
-pub use config::{ConfigError, KvdArgs, KvdConfig, LogFormat, PeerSpec};
+pub use config::{ConfigError, KvdArgs, KvdConfig, KvdRole, LogFormat, PeerSpec};
 pub use logging::init_logging;
 pub use runtime::{Kvd, run};

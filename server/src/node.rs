@@ -1,6 +1,10 @@
 //! The driver: one task that owns the Raft node and the state machine and
 //! moves everything between them, the network, the disk and the clients.
 //!
+//! It is generic over the service it replicates ([`StateMachine`]: the kv
+//! store or the shard controller); Raft, storage, reads and writes work the
+//! same for both.
+//!
 //! It waits on five things: the tick timer, messages from peers, client
 //! requests, storage completions and shutdown. After handling whatever woke it
 //! (draining everything already queued, so one `Ready` covers many inputs) it
@@ -26,13 +30,14 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 use wire::{NodeRole, NodeStatus, Op, Reply};
 
-use crate::kv::{Command, KvStore};
+use crate::failpoints::Failpoints;
 use crate::members::Members;
 use crate::peer::PeerRouter;
 use crate::pending::{PendingReads, PendingWrites};
 use crate::persist::{self, Done, Job, Persister};
 use crate::responder::{ClientRequest, Responder};
 use crate::shutdown::{ShutdownRx, stopped};
+use crate::state_machine::{Admission, StateMachine};
 
 /// Inputs handled per wake-up before the `Ready` is processed, so a flood on
 /// one channel cannot starve the others for long.
@@ -42,9 +47,10 @@ const MAX_DRAIN: usize = 512;
 const ENTRY_OVERHEAD: u64 = 24;
 
 /// Everything the driver starts from.
-pub(crate) struct DriverParts {
+pub(crate) struct DriverParts<S> {
     pub(crate) raw: RawNode,
-    pub(crate) kv: KvStore,
+    /// The service, restored from the latest snapshot.
+    pub(crate) state: S,
     pub(crate) members: Members,
     pub(crate) persister: Persister,
     pub(crate) peers: PeerRouter,
@@ -52,19 +58,20 @@ pub(crate) struct DriverParts {
     pub(crate) request_timeout: Duration,
     pub(crate) snapshot_threshold: u64,
     pub(crate) max_frame: usize,
+    pub(crate) failpoints: Failpoints,
 }
 
 /// The driver's state; see the module docs.
-pub(crate) struct Driver {
+pub(crate) struct Driver<S: StateMachine> {
     raw: RawNode,
-    kv: KvStore,
+    state: S,
     members: Members,
     persister: Persister,
     peers: PeerRouter,
     tick: Duration,
     request_timeout: Duration,
     snapshot_threshold: u64,
-    /// Largest key plus value a write may carry: its entry must fit in one
+    /// Largest payload (key plus value) a write may carry: its entry must fit in one
     /// peer frame, or replication would stall on it forever.
     max_write_bytes: usize,
     /// The `Ready` whose durable part the storage thread is writing.
@@ -73,24 +80,26 @@ pub(crate) struct Driver {
     stored_hard_state: HardState,
     hard_state: HardState,
     writes: PendingWrites,
-    reads: PendingReads,
-    /// Index of the last entry applied to `kv`.
+    reads: PendingReads<S>,
+    /// Index of the last entry applied to `state`.
     applied: Index,
     /// Approximate size of the log since the last snapshot.
     log_bytes: u64,
     /// A local snapshot is being written.
     snapshotting: bool,
+    /// Deliberate bugs (none outside `failpoints` test builds).
+    failpoints: Failpoints,
 }
 
-impl Driver {
+impl<S: StateMachine> Driver<S> {
     /// A driver for a node restored from storage.
-    pub(crate) fn new(parts: DriverParts) -> Self {
+    pub(crate) fn new(parts: DriverParts<S>) -> Self {
         let hard_state = parts.raw.hard_state();
         let log_bytes = entry_bytes(parts.raw.log_entries());
         let applied = parts.raw.applied_index();
         Driver {
             raw: parts.raw,
-            kv: parts.kv,
+            state: parts.state,
             members: parts.members,
             persister: parts.persister,
             peers: parts.peers,
@@ -106,6 +115,7 @@ impl Driver {
             applied,
             log_bytes,
             snapshotting: false,
+            failpoints: parts.failpoints,
         }
     }
 
@@ -164,35 +174,6 @@ impl Driver {
     fn on_request(&mut self, req: ClientRequest) {
         let ClientRequest { op, responder } = req;
         match op {
-            Op::Get { key } => self.start_read(key, responder),
-            Op::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            } => self.propose(
-                Command::Put {
-                    key,
-                    value,
-                    client_id,
-                    seq,
-                },
-                responder,
-            ),
-            Op::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => self.propose(
-                Command::Append {
-                    key,
-                    value,
-                    client_id,
-                    seq,
-                },
-                responder,
-            ),
             Op::Status => responder.reply(Reply::Status(self.status())),
             Op::TransferLeader { to } => {
                 let reply = match self.raw.transfer_leader(to) {
@@ -200,52 +181,50 @@ impl Driver {
                         info!(to, "leadership transfer requested");
                         Reply::Ok
                     }
-                    Err(raft::TransferError::NotLeader { leader_hint }) => self.wrong_leader(leader_hint),
+                    Err(raft::TransferError::NotLeader { leader_hint }) => {
+                        self.wrong_leader(leader_hint)
+                    }
                     Err(e @ raft::TransferError::UnknownNode(_)) => Reply::BadRequest {
                         reason: e.to_string(),
                     },
                 };
                 responder.reply(reply);
             }
-            other => responder.reply(Reply::BadRequest {
-                reason: format!(
-                    "kvd serves get, put, append, status and transfer_leader; `{}` is not served here",
-                    op_name(&other)
-                ),
-            }),
+            op => match S::admit(op) {
+                Admission::Write {
+                    entry,
+                    session,
+                    payload_bytes,
+                } => self.propose(entry, session, payload_bytes, responder),
+                Admission::Read(query) => self.start_read(query, responder),
+                Admission::Refuse(reply) => responder.reply(reply),
+            },
         }
     }
 
-    fn propose(&mut self, command: Command, responder: Responder) {
+    fn propose(
+        &mut self,
+        entry: bytes::Bytes,
+        (client_id, seq): (wire::ClientId, u64),
+        payload_bytes: usize,
+        responder: Responder,
+    ) {
         if self.raw.role() != Role::Leader {
             return responder.reply(self.wrong_leader(self.raw.leader_id()));
         }
-        let (Command::Put {
-            key,
-            value,
-            client_id,
-            seq,
+        if let Some(reply) = self.state.duplicate(client_id, seq) {
+            // A retry of a write already applied: the answer it had.
+            return responder.reply(reply);
         }
-        | Command::Append {
-            key,
-            value,
-            client_id,
-            seq,
-        }) = &command;
-        if self.kv.is_applied(*client_id, *seq) {
-            // A retry of a write already applied: its answer was `ok`.
-            return responder.reply(Reply::Ok);
-        }
-        let size = key.len() + value.len();
-        if size > self.max_write_bytes {
+        if payload_bytes > self.max_write_bytes {
             return responder.reply(Reply::BadRequest {
                 reason: format!(
-                    "a write may carry at most {} bytes of key and value (half of --max-frame); this one has {size}",
+                    "a write may carry at most {} bytes of key and value (half of --max-frame); this one has {payload_bytes}",
                     self.max_write_bytes
                 ),
             });
         }
-        match self.raw.propose(command.encode()) {
+        match self.raw.propose(entry) {
             Ok(index) => {
                 let deadline = Instant::now() + self.request_timeout;
                 self.writes
@@ -263,15 +242,18 @@ impl Driver {
         }
     }
 
-    fn start_read(&mut self, key: String, responder: Responder) {
-        let (ctx, key, responder) = match self.reads.join_open(key, responder) {
+    fn start_read(&mut self, query: S::Query, responder: Responder) {
+        if self.failpoints.stale_reads() {
+            return responder.reply(self.state.read(&query));
+        }
+        let (ctx, query, responder) = match self.reads.join_open(query, responder) {
             Ok(()) => return,
             Err(new_round) => new_round,
         };
         match self.raw.read_index(ctx) {
             Ok(()) => {
                 let deadline = Instant::now() + self.request_timeout;
-                self.reads.open(ctx, deadline, key, responder);
+                self.reads.open(ctx, deadline, query, responder);
             }
             Err(raft::ReadIndexError::NotLeader { leader_hint }) => {
                 responder.reply(self.wrong_leader(leader_hint));
@@ -375,7 +357,7 @@ impl Driver {
             self.peers.send(msg);
         }
         if let Some(snapshot) = snapshot {
-            self.kv = KvStore::restore(&snapshot.data)
+            self.state = S::restore(&snapshot.data)
                 .context("the leader's snapshot does not decode; refusing to go on")?;
             // A follower proposes nothing, but be sure: any proposal below
             // the snapshot can no longer be matched to its entry.
@@ -386,19 +368,20 @@ impl Driver {
                 index = snapshot.meta.index,
                 term = snapshot.meta.term,
                 bytes = snapshot.data.len(),
-                keys = self.kv.len(),
+                size = self.state.size(),
+                service = S::SERVICE,
                 "installed snapshot from the leader"
             );
         }
         for entry in committed_entries {
-            let reply = (!entry.is_noop()).then(|| self.kv.apply(&entry.data));
+            let reply = (!entry.is_noop()).then(|| self.state.apply(&entry.data));
             self.writes.applied(entry.index, entry.term, reply.as_ref());
             self.applied = entry.index;
         }
         for rs in read_states {
-            self.reads.confirmed(rs, self.applied, &self.kv);
+            self.reads.confirmed(rs, self.applied, &self.state);
         }
-        self.reads.serve_applied(self.applied, &self.kv);
+        self.reads.serve_applied(self.applied, &self.state);
         // After applying: writes that committed just before a lost
         // leadership still get their real answer.
         if let Some(soft) = soft_state {
@@ -433,7 +416,7 @@ impl Driver {
         if index <= self.raw.snapshot().meta.index {
             return Ok(());
         }
-        let image = self.kv.snapshot();
+        let image = self.state.snapshot();
         let bytes = image.len();
         if let Err(e) = self.raw.compact(index, image) {
             warn!(index, error = %e, "cannot compact the log");
@@ -446,7 +429,7 @@ impl Driver {
         info!(
             index,
             bytes,
-            keys = self.kv.len(),
+            size = self.state.size(),
             "took a snapshot; compacting the log"
         );
         Ok(())
@@ -490,20 +473,4 @@ fn entry_bytes(entries: &[Entry]) -> u64 {
         .iter()
         .map(|e| e.data.len() as u64 + ENTRY_OVERHEAD)
         .sum()
-}
-
-fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::Get { .. } => "get",
-        Op::Put { .. } => "put",
-        Op::Append { .. } => "append",
-        Op::Status => "status",
-        Op::TransferLeader { .. } => "transfer_leader",
-        Op::Join { .. } => "join",
-        Op::Leave { .. } => "leave",
-        Op::Move { .. } => "move",
-        Op::Query { .. } => "query",
-        Op::PullShard { .. } => "pull_shard",
-        Op::DeleteShard { .. } => "delete_shard",
-    }
 }

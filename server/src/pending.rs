@@ -21,8 +21,8 @@ use std::time::Instant;
 use raft::{Index, ReadState, Term};
 use wire::Reply;
 
-use crate::kv::KvStore;
 use crate::responder::Responder;
+use crate::state_machine::StateMachine;
 
 #[derive(Debug)]
 struct PendingWrite {
@@ -98,18 +98,17 @@ impl PendingWrites {
     }
 }
 
-/// Gets sharing one read-index round.
+/// Reads sharing one read-index round.
 #[derive(Debug)]
-struct ReadBatch {
+struct ReadBatch<Q> {
     deadline: Instant,
-    gets: Vec<(String, Responder)>,
+    gets: Vec<(Q, Responder)>,
 }
 
-impl ReadBatch {
-    fn serve(self, kv: &KvStore) {
-        for (key, responder) in self.gets {
-            let value = kv.get(&key).map(str::to_owned);
-            responder.reply(Reply::Value { value });
+impl<Q> ReadBatch<Q> {
+    fn serve<S: StateMachine<Query = Q>>(self, state: &S) {
+        for (query, responder) in self.gets {
+            responder.reply(state.read(&query));
         }
     }
 
@@ -120,48 +119,66 @@ impl ReadBatch {
     }
 }
 
-/// Linearizable reads in their three stages.
-#[derive(Debug, Default)]
-pub(crate) struct PendingReads {
+/// Linearizable reads (`get`, `query`: whatever the state machine's
+/// [`StateMachine::Query`] is) in their three stages.
+#[derive(Debug)]
+pub(crate) struct PendingReads<S: StateMachine> {
     next_ctx: u64,
-    /// The batch still taking gets: its round has been asked of Raft but its
-    /// heartbeat has not gone out.
-    open: Option<(u64, ReadBatch)>,
+    /// The batch still taking reads: its round has been asked of Raft but
+    /// its heartbeat has not gone out.
+    open: Option<(u64, ReadBatch<S::Query>)>,
     /// Rounds waiting for a quorum to confirm leadership, by ctx.
-    confirming: BTreeMap<u64, ReadBatch>,
+    confirming: BTreeMap<u64, ReadBatch<S::Query>>,
     /// Confirmed rounds waiting for the state machine to reach their index.
-    confirmed: VecDeque<(Index, ReadBatch)>,
+    confirmed: VecDeque<(Index, ReadBatch<S::Query>)>,
 }
 
-impl PendingReads {
+impl<S: StateMachine> Default for PendingReads<S> {
+    fn default() -> Self {
+        PendingReads {
+            next_ctx: 0,
+            open: None,
+            confirming: BTreeMap::new(),
+            confirmed: VecDeque::new(),
+        }
+    }
+}
+
+impl<S: StateMachine> PendingReads<S> {
     /// Adds a get to the open batch if there is one; otherwise hands the get
     /// back with the ctx for a new round, which the caller must start with
     /// `RawNode::read_index` and then [`PendingReads::open`].
     pub(crate) fn join_open(
         &mut self,
-        key: String,
+        query: S::Query,
         responder: Responder,
-    ) -> Result<(), (u64, String, Responder)> {
+    ) -> Result<(), (u64, S::Query, Responder)> {
         match &mut self.open {
             Some((_, batch)) => {
-                batch.gets.push((key, responder));
+                batch.gets.push((query, responder));
                 Ok(())
             }
             None => {
                 self.next_ctx += 1;
-                Err((self.next_ctx, key, responder))
+                Err((self.next_ctx, query, responder))
             }
         }
     }
 
     /// Opens the batch for round `ctx` with its first get.
-    pub(crate) fn open(&mut self, ctx: u64, deadline: Instant, key: String, responder: Responder) {
+    pub(crate) fn open(
+        &mut self,
+        ctx: u64,
+        deadline: Instant,
+        query: S::Query,
+        responder: Responder,
+    ) {
         self.close();
         self.open = Some((
             ctx,
             ReadBatch {
                 deadline,
-                gets: vec![(key, responder)],
+                gets: vec![(query, responder)],
             },
         ));
     }
@@ -175,7 +192,7 @@ impl PendingReads {
 
     /// Raft confirmed round `rs.ctx` at `rs.index`; serves it now if the
     /// state machine is there (`applied`), or queues it.
-    pub(crate) fn confirmed(&mut self, rs: ReadState, applied: Index, kv: &KvStore) {
+    pub(crate) fn confirmed(&mut self, rs: ReadState, applied: Index, state: &S) {
         let batch = match self.open.take_if(|(ctx, _)| *ctx == rs.ctx) {
             Some((_, batch)) => batch,
             None => match self.confirming.remove(&rs.ctx) {
@@ -185,7 +202,7 @@ impl PendingReads {
             },
         };
         if rs.index <= applied {
-            batch.serve(kv);
+            batch.serve(state);
         } else {
             let at = self.confirmed.partition_point(|(i, _)| *i <= rs.index);
             self.confirmed.insert(at, (rs.index, batch));
@@ -193,10 +210,10 @@ impl PendingReads {
     }
 
     /// The state machine reached `applied`: serves the rounds waiting for it.
-    pub(crate) fn serve_applied(&mut self, applied: Index, kv: &KvStore) {
+    pub(crate) fn serve_applied(&mut self, applied: Index, state: &S) {
         while self.confirmed.front().is_some_and(|(i, _)| *i <= applied) {
             if let Some((_, batch)) = self.confirmed.pop_front() {
-                batch.serve(kv);
+                batch.serve(state);
             }
         }
     }
@@ -263,7 +280,7 @@ mod tests {
     use wire::Response;
 
     use super::*;
-    use crate::kv::Command;
+    use crate::kv::{Command, KvStore};
 
     struct Answers {
         tx: mpsc::UnboundedSender<Response>,
@@ -347,7 +364,7 @@ mod tests {
             seq: 1,
         };
         kv.apply(&put.encode());
-        let mut reads = PendingReads::default();
+        let mut reads = PendingReads::<KvStore>::default();
         let Err((ctx, key, r)) = reads.join_open("k".into(), answers.responder(1)) else {
             panic!("no round was open");
         };
@@ -383,7 +400,7 @@ mod tests {
     fn losing_leadership_fails_unconfirmed_rounds_but_serves_confirmed_ones() {
         let mut answers = Answers::new();
         let kv = KvStore::default();
-        let mut reads = PendingReads::default();
+        let mut reads = PendingReads::<KvStore>::default();
         for (id, ctx) in [(1, 1), (2, 2)] {
             let Err((c, key, r)) = reads.join_open("k".into(), answers.responder(id)) else {
                 panic!("no round was open");

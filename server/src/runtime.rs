@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use raft::RawNode;
@@ -17,14 +19,16 @@ use tracing::{Instrument, Span, error, error_span, info, warn};
 use wire::LocalNode;
 
 use crate::client_listener::{self, ClientContext};
-use crate::config::KvdConfig;
+use crate::config::{KvdConfig, KvdRole};
+use crate::ctrler::Controller;
 use crate::kv::KvStore;
 use crate::members::Members;
 use crate::node::{Driver, DriverParts};
 use crate::peer::{self, InboundContext, PeerRouter};
 use crate::persist::{self, Persister};
 use crate::shutdown::{self, ShutdownTx};
-use crate::storage::{Storage, StorageOptions};
+use crate::state_machine::StateMachine;
+use crate::storage::{Recovered, Storage, StorageOptions};
 
 /// Capacity of the queues into the driver; full queues push back on the
 /// connections feeding them.
@@ -37,6 +41,8 @@ const MIN_SEGMENT: u64 = 4 * 1024;
 const MAX_SEGMENT: u64 = 64 * 1024 * 1024;
 /// Keeps link jitter seeds apart from the Raft seed of the same node.
 const LINK_SEED_SALT: u64 = 0x6c69_6e6b;
+/// The file in the data directory naming the role it was created with.
+const ROLE_FILE: &str = "ROLE";
 
 /// Runs a kvd node until `shutdown` resolves (then stops gracefully and
 /// returns `Ok`) or a fatal error (storage failure, unusable data directory,
@@ -66,25 +72,35 @@ impl Kvd {
         config.validate()?;
         // At error level, so that no level filter drops the node id from
         // the lines logged inside it.
-        let span = error_span!(target: "kvd", "kvd", node = config.id);
-        Self::start_in(config, span.clone())
+        let span = error_span!(target: "kvd", "kvd", node = config.id, role = %config.role);
+        let started = async {
+            match config.role {
+                KvdRole::Kv => Self::start_in::<KvStore>(config, span.clone()).await,
+                KvdRole::Ctrler => Self::start_in::<Controller>(config, span.clone()).await,
+            }
+        };
+        started
             .instrument(span.clone())
             .await
             .inspect_err(|e| error!(parent: &span, "cannot start: {e:#}"))
     }
 
-    async fn start_in(config: KvdConfig, span: Span) -> anyhow::Result<Kvd> {
+    async fn start_in<S: StateMachine>(config: KvdConfig, span: Span) -> anyhow::Result<Kvd> {
         let dir = config.data_dir.clone();
         // Segments are deleted whole once a snapshot covers them, so their
         // size, tied to the threshold, is what bounds the disk used.
         let options = StorageOptions {
             segment_size: (config.snapshot_threshold / 2).clamp(MIN_SEGMENT, MAX_SEGMENT),
         };
-        let (storage, recovered) =
-            tokio::task::spawn_blocking(move || Storage::open_with(&dir, &options))
-                .await
-                .context("opening the data directory")?
-                .with_context(|| format!("cannot recover from {}", config.data_dir.display()))?;
+        let role = config.role;
+        let (storage, recovered) = tokio::task::spawn_blocking(move || {
+            let (storage, recovered) = Storage::open_with(&dir, &options)
+                .with_context(|| format!("cannot recover from {}", dir.display()))?;
+            claim_role(&dir, role, &recovered)?;
+            anyhow::Ok((storage, recovered))
+        })
+        .await
+        .context("opening the data directory")??;
         if let Some(torn) = &recovered.torn_tail {
             warn!(
                 file = %torn.file.display(),
@@ -95,22 +111,22 @@ impl Kvd {
             );
         }
         let (hard_state, snapshot, entries) = persist::to_raft_state(recovered);
-        let kv = match &snapshot {
-            Some(s) => KvStore::restore(&s.data).with_context(|| {
+        let state = match &snapshot {
+            Some(s) => S::restore(&s.data).with_context(|| {
                 format!(
                     "the snapshot at index {} in {} does not decode",
                     s.meta.index,
                     config.data_dir.display()
                 )
             })?,
-            None => KvStore::default(),
+            None => S::default(),
         };
         info!(
             term = hard_state.term,
             commit = hard_state.commit,
             snapshot_index = snapshot.as_ref().map_or(0, |s| s.meta.index),
             entries = entries.len(),
-            keys = kv.len(),
+            size = state.size(),
             "recovered durable state"
         );
         let mut raft_config = raft::Config::new(config.id, config.voters());
@@ -174,7 +190,7 @@ impl Kvd {
             Persister::spawn(storage, span.clone()).context("cannot start the storage thread")?;
         let driver = Driver::new(DriverParts {
             raw,
-            kv,
+            state,
             members: Members::from_config(&config),
             persister,
             peers,
@@ -182,6 +198,7 @@ impl Kvd {
             request_timeout: config.request_timeout,
             snapshot_threshold: config.snapshot_threshold,
             max_frame: config.max_frame,
+            failpoints: config.failpoints,
         });
         let driver = tokio::spawn(
             driver
@@ -237,6 +254,44 @@ impl Kvd {
         }
         result
     }
+}
+
+/// Makes sure the data directory was created for `role`, and records the
+/// role in a fresh one: a controller's log replayed into a kv store (or the
+/// reverse) would decode as garbage. Directories from before the role file
+/// existed held kv data.
+fn claim_role(dir: &Path, role: KvdRole, recovered: &Recovered) -> anyhow::Result<()> {
+    let path = dir.join(ROLE_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let fresh = recovered.snapshot.is_none()
+        && recovered.entries.is_empty()
+        && recovered.hard_state.term == 0;
+    let expected = match recorded {
+        Some(name) => name,
+        None if fresh => {
+            let mut file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            writeln!(file, "{role}")
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            // The new name must survive a crash as surely as the log will.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("cannot sync {}", dir.display()))?;
+            return Ok(());
+        }
+        None => KvdRole::Kv.name().to_owned(),
+    };
+    anyhow::ensure!(
+        expected == role.name(),
+        "{} holds a {expected} group's data, but this node was started with --role {role}",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// SplitMix64 over the inputs: distinct, well-spread seeds from small numbers.

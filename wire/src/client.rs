@@ -115,9 +115,11 @@ pub enum Op {
         seq: u64,
     },
     /// Controller: fetches configuration `num`, or the latest when `num` is
-    /// absent or beyond the latest.
+    /// absent, nil, negative (`-1`, as in the classic lab) or beyond the
+    /// latest.
     Query {
         /// Configuration number wanted; `None` for the latest.
+        #[serde(default, deserialize_with = "config_num_or_latest")]
         num: Option<u64>,
     },
     /// Shard group to shard group: "give me shard `shard` as of the end of
@@ -137,6 +139,42 @@ pub enum Op {
         /// Configuration in which the sender took the shard over.
         config_num: u64,
     },
+}
+
+/// Reads `query.num`: an unsigned number, or nil or any negative number for
+/// "the latest" (clients written for the classic lab send `-1`).
+fn config_num_or_latest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct NumOrLatest;
+
+    impl<'de> serde::de::Visitor<'de> for NumOrLatest {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a configuration number, or nil or -1 for the latest")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(u64::try_from(v).ok())
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(NumOrLatest)
+        }
+    }
+
+    d.deserialize_option(NumOrLatest)
 }
 
 impl Op {
@@ -350,4 +388,43 @@ pub struct ShardData {
     /// Exactly-once state: highest applied `seq` per client, so retried writes
     /// stay deduplicated after the move.
     pub sessions: BTreeMap<ClientId, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    /// A `query` op as another language's client might build it.
+    #[derive(Serialize)]
+    struct ForeignQuery<N> {
+        r#type: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        num: Option<N>,
+    }
+
+    fn decode<N: Serialize>(num: Option<N>) -> Result<Op, rmp_serde::decode::Error> {
+        let bytes = rmp_serde::to_vec_named(&ForeignQuery {
+            r#type: "query",
+            num,
+        })
+        .expect("encode");
+        rmp_serde::from_slice(&bytes)
+    }
+
+    #[test]
+    fn query_num_may_be_a_number_absent_nil_or_minus_one() {
+        assert_eq!(decode(Some(3u64)).unwrap(), Op::Query { num: Some(3) });
+        assert_eq!(decode(None::<u64>).unwrap(), Op::Query { num: None });
+        assert_eq!(decode(Some(-1i64)).unwrap(), Op::Query { num: None });
+        assert_eq!(decode(Some(None::<u64>)).unwrap(), Op::Query { num: None });
+        assert!(decode(Some("latest")).is_err());
+        // Our own encoding round-trips.
+        for num in [None, Some(0), Some(u64::MAX)] {
+            let op = Op::Query { num };
+            let bytes = rmp_serde::to_vec_named(&op).expect("encode");
+            assert_eq!(rmp_serde::from_slice::<Op>(&bytes).unwrap(), op);
+        }
+    }
 }

@@ -8,7 +8,6 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,10 +23,12 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// Upper bound for one request/response exchange.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A loopback address nobody listens on right now.
+/// A loopback address nobody listens on right now, which stays free while
+/// its node is down (see `nemesis::ports`).
 pub fn free_addr() -> String {
-    let l = StdListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").to_string()
+    nemesis::ports::reserve_loopback_addr()
+        .expect("a free loopback port")
+        .to_string()
 }
 
 /// One kvd process (or the plan for one, while it is down).

@@ -10,9 +10,8 @@ pub mod check;
 pub mod workload;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use client::{AttemptError, Clerk, ClerkOptions, ClusterClient, NodeRole, NodeStatus};
@@ -76,36 +75,12 @@ struct Node {
     process: tokio::sync::Mutex<ManagedProcess>,
 }
 
-/// Where kvd ports are taken from: below Linux's ephemeral range (32768+),
-/// so that no `bind(0)` and no outgoing connection on the machine takes
-/// them between our probe and kvd's bind.
-const PORT_RANGE: std::ops::Range<u32> = 20_000..32_000;
-
-/// `count` loopback addresses nobody listens on right now, probed by binding
-/// them. Successive calls in one process walk the range from a pid-derived
-/// start, so concurrent tests do not pick the same ports.
+/// `count` loopback addresses nobody listens on right now, from below the
+/// ephemeral range so they stay free while a node is down
+/// (`nemesis::ports`).
 fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let span = PORT_RANGE.end - PORT_RANGE.start;
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        std::process::id().wrapping_mul(7919) % span,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    let mut held = Vec::with_capacity(count);
-    for _ in 0..span {
-        if held.len() == count {
-            break;
-        }
-        let port = PORT_RANGE.start + NEXT.fetch_add(1, Ordering::Relaxed) % span;
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
-            held.push(listener);
-        }
-    }
-    assert_eq!(held.len(), count, "not enough free ports in {PORT_RANGE:?}");
-    held.iter()
-        .map(|l| l.local_addr().expect("local addr"))
+    (0..count)
+        .map(|_| nemesis::ports::reserve_loopback_addr().expect("a free loopback port"))
         .collect()
 }
 

@@ -5,9 +5,12 @@
 //! kvctl --servers ... get x
 //! kvctl --servers ... status
 //! kvctl --servers ... bench --clients 64 --duration 10s --mix put=50,get=50 --json
+//! kvctl --servers <controllers> ctrl join 1=127.0.0.1:7101,127.0.0.1:7102
+//! kvctl --servers <controllers> ctrl query
 //! ```
 
 mod bench;
+mod ctrl;
 mod status;
 
 use std::process::ExitCode;
@@ -21,7 +24,7 @@ use client::{ClerkOptions, ClusterClient};
 #[command(
     name = "kvctl",
     version,
-    about = "Talk to a kvd cluster: read, write, inspect, benchmark"
+    about = "Talk to a kvd cluster: read, write, inspect, benchmark, operate the shard controller"
 )]
 struct Cli {
     /// Client addresses (host:port) of the cluster's servers, comma-separated.
@@ -83,6 +86,12 @@ enum Command {
     },
     /// Measure throughput and latency with concurrent clients.
     Bench(bench::BenchArgs),
+    /// Operate the shard controller (--servers are the controller group's
+    /// nodes, started with `kvd --role ctrler`).
+    Ctrl {
+        #[command(subcommand)]
+        command: ctrl::CtrlCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let seed = cluster.options().seed.unwrap_or_else(rand_seed);
             bench::run(&cluster, &args, seed).await?;
         }
+        Command::Ctrl { command } => ctrl::run(&cluster, command).await?,
     }
     Ok(())
 }
