@@ -71,6 +71,7 @@ mod intern;
 mod memo;
 mod model;
 pub mod models;
+pub mod raft_model;
 mod result;
 mod search;
 mod spec;

@@ -101,17 +101,111 @@ const EXIT_LINEARIZABLE: u8 = 0;
 const EXIT_NOT_LINEARIZABLE: u8 = 1;
 const EXIT_UNKNOWN: u8 = 2;
 
+/// One finished check: what `faultline check` prints and what `faultline
+/// test` stores.
+pub struct Checked {
+    /// The machine-readable result (`--json`, and `checker` in a run
+    /// store's `results.json`).
+    pub report: serde_json::Value,
+    /// The human summary.
+    pub text: String,
+    /// Jepsen's exit code for the verdict.
+    pub exit_code: u8,
+    /// The counterexample page, when one was written.
+    pub visualization: Option<PathBuf>,
+}
+
 /// Runs `faultline check`; the exit code says the verdict.
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
-    if Instant::now().checked_add(args.time_limit).is_none() {
-        anyhow::bail!(
-            "--time-limit {} is too large",
-            humantime::format_duration(args.time_limit)
+    let checked = check(&args)?;
+    if checked.is_run_store {
+        store_results(args.out.as_deref().unwrap_or(&args.path), &checked.outcome);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checked.outcome.report)
+                .context("cannot serialize the result")?
+        );
+    } else {
+        print!("{}", checked.outcome.text);
+    }
+    Ok(ExitCode::from(checked.outcome.exit_code))
+}
+
+/// A check of a path, and whether the path was a run store.
+struct CheckedPath {
+    outcome: Checked,
+    is_run_store: bool,
+}
+
+/// Writes a re-check of a run store into its `results.json`: a store written
+/// by `faultline test` keeps its run facts and gets the new verdict; any other
+/// directory gets the check report alone.
+fn store_results(dir: &Path, outcome: &Checked) {
+    let path = dir.join("results.json");
+    let result = match crate::test::store::update_verdict(dir, outcome) {
+        Ok(true) => Ok(()),
+        Ok(false) => write_results(&path, &outcome.report),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        eprintln!(
+            "faultline: warning: could not write {}: {e:#}",
+            path.display()
         );
     }
+}
+
+/// Checks the history `args` names, writing the counterexample page when
+/// there is one.
+fn check(args: &CheckArgs) -> Result<CheckedPath> {
     let input = HistoryInput::locate(&args.path, args.format)?;
+    let out_dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => input.beside(),
+    };
+    let outcome = check_input(
+        &input,
+        args.model.as_str(),
+        args.time_limit,
+        args.memory_limit,
+        args.threads,
+        args.allow_torn_tail,
+        &out_dir,
+    )?;
+    Ok(CheckedPath {
+        outcome,
+        is_run_store: input.is_run_store,
+    })
+}
+
+/// Checks the history of a run store directory with the kv model.
+pub fn check_store(dir: &Path, time_limit: Duration) -> Result<Checked> {
+    let input = HistoryInput::locate(dir, HistoryFormat::Auto)?;
+    check_input(&input, "kv", time_limit, DEFAULT_MEMORY_LIMIT, 0, true, dir)
+}
+
+/// The memory budget of a check when none is given (2 GiB).
+const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
+
+fn check_input(
+    input: &HistoryInput,
+    model: &str,
+    time_limit: Duration,
+    memory_limit: u64,
+    threads: usize,
+    allow_torn_tail: bool,
+    out_dir: &Path,
+) -> Result<Checked> {
+    if Instant::now().checked_add(time_limit).is_none() {
+        anyhow::bail!(
+            "--time-limit {} is too large",
+            humantime::format_duration(time_limit)
+        );
+    }
     let read_started = Instant::now();
-    let history = input.read(args.allow_torn_tail)?;
+    let history = input.read(allow_torn_tail)?;
     let ops = history
         .operations()
         .with_context(|| format!("cannot pair the operations of {}", input.path.display()))?;
@@ -123,12 +217,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     );
 
     let options = CheckOptions {
-        time_budget: Some(args.time_limit),
-        memory_budget: Some(usize::try_from(args.memory_limit).unwrap_or(usize::MAX)),
-        threads: args.threads,
+        time_budget: Some(time_limit),
+        memory_budget: Some(usize::try_from(memory_limit).unwrap_or(usize::MAX)),
+        threads,
         partition: true,
     };
-    let model = args.model.as_str();
     let result = check_with_model(model, &ops, &options).map_err(|e| {
         let hint = match e {
             checker::CheckError::Decode { .. } => format!(
@@ -140,12 +233,8 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         anyhow::Error::new(e).context(format!("cannot check {}{hint}", input.path.display()))
     })?;
 
-    let out_dir = match &args.out {
-        Some(dir) => dir.clone(),
-        None => input.beside(),
-    };
     let visualization = match &result.counterexample {
-        Some(cx) => match write_visualization(&out_dir, &input, model, &result, cx) {
+        Some(cx) => match write_visualization(out_dir, input, model, &result, cx) {
             Ok(path) => Some(path),
             Err(e) => {
                 eprintln!("faultline: warning: could not write the visualization: {e:#}");
@@ -156,34 +245,19 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     };
 
     let report = CheckReport::new(
-        &input,
+        input,
         model,
         &options,
         &history,
         &result,
         visualization.as_deref(),
     );
-    if input.is_run_store {
-        let path = out_dir.join("results.json");
-        if let Err(e) = write_results(&path, &report) {
-            eprintln!(
-                "faultline: warning: could not write {}: {e:#}",
-                path.display()
-            );
-        }
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("cannot serialize the result")?
-        );
-    } else {
-        print!(
-            "{}",
-            text::render(&input, model, &history, &result, visualization.as_deref())
-        );
-    }
-    Ok(ExitCode::from(exit_code(&result.verdict)))
+    Ok(Checked {
+        report: serde_json::to_value(&report).context("cannot serialize the result")?,
+        text: text::render(input, model, &history, &result, visualization.as_deref()),
+        exit_code: exit_code(&result.verdict),
+        visualization,
+    })
 }
 
 /// Jepsen's exit code for a verdict.
@@ -223,7 +297,7 @@ fn write_visualization(
 }
 
 /// Writes the machine-readable result into a run store.
-fn write_results(path: &Path, report: &CheckReport<'_>) -> Result<()> {
+fn write_results(path: &Path, report: &serde_json::Value) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
