@@ -67,10 +67,7 @@ pub struct RunOutcome {
 pub fn run(args: TestArgs) -> Result<ExitCode> {
     let net = resolve_net(args.net)?;
     let first_seed = args.seed.unwrap_or_else(random_seed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("faultline")
-        .build()?;
+    let runtime = runtime()?;
     let mut outcomes = Vec::new();
     for i in 0..args.test_count {
         let config = args.to_config(first_seed.wrapping_add(u64::from(i)), net)?;
@@ -102,12 +99,17 @@ pub fn replay(store_dir: &Path, store_root: Option<&Path>) -> Result<ExitCode> {
             .context("a run directory sits two levels below its store root")?
             .to_path_buf(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("faultline")
-        .build()?;
+    let runtime = runtime()?;
     let outcome = runtime.block_on(run_interruptible(config, &root))?;
     Ok(ExitCode::from(outcome.exit_code))
+}
+
+/// The runtime a run's clients, nemesis and cluster control share.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("faultline")
+        .build()?)
 }
 
 /// The backend to use for `choice`.

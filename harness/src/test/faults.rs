@@ -22,6 +22,15 @@ struct Applied {
     family: &'static str,
     nodes: Vec<NodeId>,
     description: String,
+    undo: Undo,
+}
+
+/// How to end a fault.
+enum Undo {
+    /// Lift the partition.
+    Heal,
+    /// Restart or resume these nodes.
+    Revive(Vec<NodeId>),
 }
 
 /// Runs `schedule` (offsets from `epoch`) until it is done or `stop`
@@ -86,7 +95,7 @@ async fn wait_until(at: Instant, stop: &mut watch::Receiver<bool>) -> bool {
 async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<Applied> {
     let mut cluster = cluster.lock().await;
     let ids = cluster.ids();
-    let (nodes, description) = match &fault.fault {
+    let (nodes, description, undo) = match &fault.fault {
         Fault::Partition { shape, cut } => {
             let grudge = grudge_of(cut);
             blocking(|| cluster.network().apply_grudge(&grudge))?;
@@ -94,6 +103,7 @@ async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<
             (
                 nodes,
                 format!("partition {shape}: {}", describe_cut(&ids, cut)),
+                Undo::Heal,
             )
         }
         Fault::PartitionLeader => {
@@ -103,17 +113,20 @@ async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<
             (
                 vec![leader],
                 format!("partition leader: node {leader} ({how}) isolated"),
+                Undo::Heal,
             )
         }
         Fault::Kill { targets } => {
             let (nodes, how) = resolve(&cluster, targets, fault.id).await;
             cluster.kill(&nodes).await.context("kill failed")?;
-            (nodes.clone(), format!("kill {how}: {}", list(&nodes)))
+            let description = format!("kill {how}: {}", list(&nodes));
+            (nodes.clone(), description, Undo::Revive(nodes))
         }
         Fault::Pause { targets } => {
             let (nodes, how) = resolve(&cluster, targets, fault.id).await;
             cluster.pause(&nodes).context("pause failed")?;
-            (nodes.clone(), format!("pause {how}: {}", list(&nodes)))
+            let description = format!("pause {how}: {}", list(&nodes));
+            (nodes.clone(), description, Undo::Revive(nodes))
         }
     };
     Ok(Applied {
@@ -121,14 +134,15 @@ async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<
         family: fault.fault.family(),
         nodes,
         description,
+        undo,
     })
 }
 
 async fn undo(applied: &Applied, cluster: &AsyncMutex<Cluster>) -> Result<()> {
     let mut cluster = cluster.lock().await;
-    match applied.family {
-        "partition" => Ok(blocking(|| cluster.network().heal())?),
-        _ => cluster.revive(&applied.nodes).await,
+    match &applied.undo {
+        Undo::Heal => Ok(blocking(|| cluster.network().heal())?),
+        Undo::Revive(nodes) => cluster.revive(nodes).await,
     }
 }
 
