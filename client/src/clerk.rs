@@ -64,7 +64,7 @@ impl Clerk {
         self.session
             .execute(op, "get", |reply| match reply {
                 Reply::Value { value } => Ok(value),
-                other => Err(other),
+                other => Err(Box::new(other)),
             })
             .await
     }

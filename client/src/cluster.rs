@@ -211,6 +211,7 @@ impl ClusterClient {
             &options,
             &mut rng,
             expect_ok,
+            None,
         )
         .await
     }
@@ -234,8 +235,11 @@ impl ClusterClient {
         check_reply(&slot.addr, conn.call(op, left).await?)
     }
 
-    /// Runs `op` until a server answers it with a reply `accept` likes, or
-    /// gives up: on a definite, non-retryable error, or at the deadline.
+    /// Runs `op` until a server answers it with a reply `extract` likes, or
+    /// gives up: on a non-retryable error, at the deadline, or (when
+    /// `max_rounds` is set) once it has failed that many times per server.
+    /// The round limit is for a sharded client, which would rather refresh
+    /// its configuration than keep knocking at a group that may have left.
     ///
     /// Routing: start at the presumed leader; follow a `wrong_leader` hint
     /// when it names a known server, otherwise move to the next server. Pace:
@@ -249,11 +253,13 @@ impl ClusterClient {
         kind: &'static str,
         options: &ClerkOptions,
         rng: &mut ChaCha8Rng,
-        extract: fn(Reply) -> Result<T, Reply>,
+        extract: Extract<T>,
+        max_rounds: Option<u32>,
     ) -> Result<T, ClerkError> {
         let started = Instant::now();
         let deadline = options.overall_deadline.map(|d| started + d);
         let count = self.inner.servers.len();
+        let max_attempts = max_rounds.map(|r| (r as usize).saturating_mul(count).max(1));
         let mut target = self.inner.leader.load(Ordering::Relaxed);
         let mut backoff = Backoff::new(options);
         let mut attempts: u32 = 0;
@@ -295,7 +301,10 @@ impl ClusterClient {
                     }
                 }
             };
-            if !error.is_retryable() || deadline.is_some_and(|d| Instant::now() >= d) {
+            if !error.is_retryable()
+                || deadline.is_some_and(|d| Instant::now() >= d)
+                || max_attempts.is_some_and(|m| attempts as usize >= m)
+            {
                 return Err(give_up(error));
             }
             let hinted = match &error {
@@ -321,11 +330,16 @@ impl ClusterClient {
     }
 }
 
+/// Picks the success value out of a reply, or hands the reply back (boxed:
+/// replies are large, and this is the rare path) to be reported as
+/// unexpected.
+pub(crate) type Extract<T> = fn(Reply) -> Result<T, Box<Reply>>;
+
 /// Accepts `ok`, the success reply of writes and admin requests.
-pub(crate) fn expect_ok(reply: Reply) -> Result<(), Reply> {
+pub(crate) fn expect_ok(reply: Reply) -> Result<(), Box<Reply>> {
     match reply {
         Reply::Ok => Ok(()),
-        other => Err(other),
+        other => Err(Box::new(other)),
     }
 }
 
@@ -334,7 +348,12 @@ fn check_reply(addr: &str, reply: Reply) -> Result<Reply, AttemptError> {
     let addr = addr.to_string();
     match reply {
         Reply::WrongLeader { leader } => Err(AttemptError::WrongLeader { addr, hint: leader }),
-        Reply::WrongGroup { .. } | Reply::NotReady { .. } => Err(AttemptError::NotServed {
+        Reply::WrongGroup { shard, config_num } => Err(AttemptError::WrongGroup {
+            addr,
+            shard,
+            config_num,
+        }),
+        Reply::NotReady { .. } => Err(AttemptError::NotServed {
             addr,
             reply: format!("{reply:?}"),
         }),

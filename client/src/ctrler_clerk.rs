@@ -99,7 +99,7 @@ impl CtrlerClerk {
         self.session
             .execute(Op::Query { num }, "query", |reply| match reply {
                 Reply::Config(config) => Ok(config),
-                other => Err(other),
+                other => Err(Box::new(other)),
             })
             .await
     }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use wire::LeaderHint;
+use wire::{LeaderHint, ShardId};
 
 /// Why one attempt — one request sent (or meant to be sent) to one server —
 /// did not succeed.
@@ -57,14 +57,40 @@ pub enum AttemptError {
         /// The leader it knows of, if any.
         hint: Option<LeaderHint>,
     },
-    /// The server does not serve this key's shard (a shard group contacted
-    /// with a plain kv client) or is not ready; it did not apply anything.
+    /// The server is not ready for this request (a shard group asked for a
+    /// shard by a peer before reaching the configuration it names); it did
+    /// not apply anything.
     #[error("{addr} does not serve this request right now: {reply}")]
     NotServed {
         /// Server address.
         addr: String,
         /// The reply, for the log.
         reply: String,
+    },
+    /// The server's group does not serve the key's shard in its current
+    /// configuration (or the shard is still migrating in); it did not apply
+    /// anything. Another server of the same group will say the same, so this
+    /// ends one group's retry loop at once: only a sharded client, which can
+    /// refresh its configuration and go to the right group, retries it.
+    #[error("{addr} does not serve shard {shard} in its configuration {config_num}")]
+    WrongGroup {
+        /// Server address.
+        addr: String,
+        /// The key's shard.
+        shard: ShardId,
+        /// The configuration the server's group has applied.
+        config_num: u64,
+    },
+    /// The shard configuration the client holds assigns the key's shard to
+    /// no group it can reach (no group has joined, or the group has no
+    /// servers); nothing was sent. A sharded client refreshes its
+    /// configuration and tries again.
+    #[error("configuration {config_num} assigns shard {shard} to no group with servers")]
+    NoGroup {
+        /// The key's shard.
+        shard: ShardId,
+        /// The configuration consulted.
+        config_num: u64,
     },
     /// The leader proposed the operation but did not see it commit in time.
     #[error("{addr} timed out committing the request; it may still take effect")]
@@ -121,6 +147,8 @@ impl AttemptError {
             | AttemptError::NotSent { .. }
             | AttemptError::WrongLeader { .. }
             | AttemptError::NotServed { .. }
+            | AttemptError::WrongGroup { .. }
+            | AttemptError::NoGroup { .. }
             | AttemptError::BadRequest { .. }
             | AttemptError::TooLarge { .. } => true,
             AttemptError::ConnectionLost { .. }
@@ -131,13 +159,27 @@ impl AttemptError {
         }
     }
 
-    /// Whether trying again (elsewhere, or later) can succeed.
+    /// Whether trying again within the same group (at another server, or
+    /// later) can succeed. `WrongGroup` and `NoGroup` cannot: they need a
+    /// newer shard configuration first ([`AttemptError::needs_new_config`]).
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
             AttemptError::BadRequest { .. }
                 | AttemptError::TooLarge { .. }
                 | AttemptError::UnexpectedReply { .. }
+                | AttemptError::WrongGroup { .. }
+                | AttemptError::NoGroup { .. }
+        )
+    }
+
+    /// Whether the request went to (or would have gone to) a group that
+    /// does not serve the key's shard, so that a sharded client should
+    /// refresh its configuration and retry, possibly at another group.
+    pub fn needs_new_config(&self) -> bool {
+        matches!(
+            self,
+            AttemptError::WrongGroup { .. } | AttemptError::NoGroup { .. }
         )
     }
 

@@ -35,6 +35,23 @@
 //! its client, [`CtrlerClerk`], is the same session machinery with `join`,
 //! `leave`, `move_shard` and `query` in place of `get`, `put` and `append`.
 //!
+//! # Sharded deployments
+//!
+//! A sharded kvd splits keys over [`wire::NSHARDS`] shards
+//! (`key_to_shard`) and the shards over replica groups, as numbered
+//! configurations kept by the controller. A [`ShardedClerk`] routes each
+//! operation key → shard → group through the configuration its
+//! [`ShardedClient`] caches, and runs it there with the same retry loop as a
+//! [`Clerk`], cut short at the first `wrong_group` or after one round over
+//! the group's servers. Then it refreshes the configuration (one controller
+//! query serves every clerk that failed before it started), backs off unless
+//! the configuration moved on, and retries the *same* write, same `seq`, at
+//! the shard's owner: the groups move each shard's dedup table along with
+//! its data, so the session stays exactly-once across groups. The final
+//! error is unknown if any attempt in any group might have applied the write.
+//! A plain [`Clerk`] pointed at one shard group fails fast on `wrong_group`,
+//! with [`AttemptError::WrongGroup`] as its last error.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), client::ClerkError> {
 //! use std::time::Duration;
@@ -57,10 +74,15 @@ mod ctrler_clerk;
 mod error;
 mod options;
 mod session;
+mod sharded;
 
 pub use clerk::Clerk;
 pub use cluster::ClusterClient;
 pub use ctrler_clerk::CtrlerClerk;
 pub use error::{AttemptError, ClerkError};
 pub use options::ClerkOptions;
-pub use wire::{GroupId, LeaderHint, NodeId, NodeRole, NodeStatus, ShardConfig, ShardId};
+pub use sharded::{ShardedClerk, ShardedClient};
+pub use wire::{
+    GroupId, LeaderHint, NodeId, NodeRole, NodeStatus, ShardConfig, ShardGroupStatus, ShardId,
+    ShardState,
+};

@@ -3,9 +3,9 @@
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use wire::{ClientId, Op, Reply};
+use wire::{ClientId, Op};
 
-use crate::cluster::ClusterClient;
+use crate::cluster::{ClusterClient, Extract};
 use crate::error::ClerkError;
 use crate::options::ClerkOptions;
 
@@ -41,10 +41,10 @@ impl Session {
         &mut self,
         op: Op,
         kind: &'static str,
-        extract: fn(Reply) -> Result<T, Reply>,
+        extract: Extract<T>,
     ) -> Result<T, ClerkError> {
         self.cluster
-            .execute(op, kind, &self.options, &mut self.rng, extract)
+            .execute(op, kind, &self.options, &mut self.rng, extract, None)
             .await
     }
 }

@@ -26,7 +26,7 @@ use tokio::time::timeout;
 use tracing::{Instrument, Span, debug, warn};
 use wire::{FrameWriter, LocalNode, Reply, Response, WireError};
 
-use crate::responder::{ClientRequest, Responder};
+use crate::responder::{ClientRequest, DriverRequest, Responder};
 use crate::shutdown::{ShutdownRx, stopped};
 
 /// Unanswered requests one connection may have.
@@ -46,7 +46,7 @@ pub(crate) struct ClientContext {
     /// Frame limit after the handshake.
     pub(crate) max_frame: usize,
     /// Into the driver.
-    pub(crate) requests: mpsc::Sender<ClientRequest>,
+    pub(crate) requests: mpsc::Sender<DriverRequest>,
 }
 
 /// Accepts client connections until shutdown, then gives the open ones a
@@ -136,12 +136,13 @@ async fn serve_client(
         match frame {
             Ok(Some(request)) => {
                 let responder = Responder::new(request.request_id, tx.clone(), slot);
-                let request = ClientRequest {
+                let request = DriverRequest::Client(ClientRequest {
                     op: request.op,
                     responder,
-                };
-                if let Err(refused) = ctx.requests.send(request).await {
-                    refused.0.responder.reply(Reply::ShuttingDown);
+                });
+                if ctx.requests.send(request).await.is_err() {
+                    // The driver is gone; dropping the request answered it
+                    // `shutting_down`.
                     break;
                 }
             }

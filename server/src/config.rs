@@ -61,6 +61,20 @@ pub struct KvdArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: Option<KvdRole>,
 
+    /// Makes this kv group replica group GID of a sharded deployment: it
+    /// serves only the shards the shard controller (--ctrlers) gives it, and
+    /// moves shards to and from other groups as configurations change.
+    /// Requires --ctrlers; `--role kv` only. A data directory keeps the
+    /// group it was created for.
+    #[arg(long, value_name = "GID")]
+    pub group: Option<u64>,
+
+    /// Client addresses of the shard controller's nodes, comma separated
+    /// (with --group).
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    #[serde(default)]
+    pub ctrlers: Vec<String>,
+
     /// Identity of the group, checked in the peer handshake so that nodes of
     /// different clusters never talk [default: 1].
     #[arg(long, value_name = "ID")]
@@ -249,6 +263,9 @@ pub struct KvdConfig {
     pub id: u64,
     /// The service this group replicates.
     pub role: KvdRole,
+    /// For a replica group of a sharded deployment: its gid and where the
+    /// shard controller is.
+    pub shard_group: Option<ShardGroupConfig>,
     /// Group identity checked in the peer handshake.
     pub cluster_id: u64,
     /// Client listen address.
@@ -277,6 +294,16 @@ pub struct KvdConfig {
     pub log_format: LogFormat,
     /// Deliberate bugs switched on (always none in release builds).
     pub failpoints: crate::failpoints::Failpoints,
+}
+
+/// Where a replica group stands in a sharded deployment (`--group`,
+/// `--ctrlers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardGroupConfig {
+    /// This group's id in the controller's configurations (never 0).
+    pub gid: u64,
+    /// The controller nodes' client addresses.
+    pub ctrlers: Vec<String>,
 }
 
 /// Why the configuration cannot be used.
@@ -320,6 +347,7 @@ impl KvdConfig {
         KvdConfig {
             id,
             role: KvdRole::Kv,
+            shard_group: None,
             cluster_id: 1,
             client_addr: client_addr.into(),
             peer_addr: peer_addr.into(),
@@ -358,6 +386,26 @@ impl KvdConfig {
         let mut config = KvdConfig::new(id, client_addr, peer_addr, args.peer, data_dir);
         if let Some(v) = args.role {
             config.role = v;
+        }
+        match (args.group, args.ctrlers.is_empty()) {
+            (Some(gid), false) => {
+                config.shard_group = Some(ShardGroupConfig {
+                    gid,
+                    ctrlers: args.ctrlers,
+                });
+            }
+            (Some(_), true) => {
+                return Err(ConfigError::Invalid(
+                    "--group needs --ctrlers (the shard controller's client addresses)".into(),
+                ));
+            }
+            (None, false) => {
+                return Err(ConfigError::Invalid(
+                    "--ctrlers only makes sense with --group (a replica group of a sharded deployment)"
+                        .into(),
+                ));
+            }
+            (None, true) => {}
         }
         if let Some(v) = args.cluster_id {
             config.cluster_id = v;
@@ -421,6 +469,20 @@ impl KvdConfig {
         if self.snapshot_threshold == 0 {
             return invalid("--snapshot-threshold must be above zero".into());
         }
+        if let Some(group) = &self.shard_group {
+            if self.role != KvdRole::Kv {
+                return invalid(format!(
+                    "--group makes a kv group a shard replica group; it cannot be used with --role {}",
+                    self.role
+                ));
+            }
+            if group.gid == 0 {
+                return invalid("--group 0 is reserved for \"no group\"; use 1 or above".into());
+            }
+            if group.ctrlers.iter().any(|a| a.trim().is_empty()) {
+                return invalid("--ctrlers has an empty address".into());
+            }
+        }
         let mut ids = vec![self.id];
         for p in &self.peers {
             if ids.contains(&p.id) {
@@ -461,6 +523,12 @@ fn merge(file: KvdArgs, cli: KvdArgs) -> KvdArgs {
         config: cli.config,
         id: cli.id.or(file.id),
         role: cli.role.or(file.role),
+        group: cli.group.or(file.group),
+        ctrlers: if cli.ctrlers.is_empty() {
+            file.ctrlers
+        } else {
+            cli.ctrlers
+        },
         cluster_id: cli.cluster_id.or(file.cluster_id),
         client_addr: cli.client_addr.or(file.client_addr),
         peer_addr: cli.peer_addr.or(file.peer_addr),

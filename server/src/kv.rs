@@ -108,7 +108,7 @@ impl KvStore {
 
     /// Rebuilds the state from [`KvStore::snapshot`] output.
     pub(crate) fn restore(image: &[u8]) -> Result<KvStore, SnapshotDecodeError> {
-        rmp_serde::from_slice(image).map_err(|source| SnapshotDecodeError {
+        rmp_serde::from_slice(image).map_err(|source| SnapshotDecodeError::Decode {
             service: Self::SERVICE,
             source,
         })
@@ -123,8 +123,13 @@ impl KvStore {
 impl StateMachine for KvStore {
     /// The key a `get` reads.
     type Query = String;
+    type Env = ();
 
     const SERVICE: &'static str = "kv";
+
+    fn new((): &()) -> Self {
+        KvStore::default()
+    }
 
     fn admit(op: Op) -> Admission<String> {
         let (command, payload_bytes) = match op {
@@ -167,7 +172,7 @@ impl StateMachine for KvStore {
             command;
         Admission::Write {
             entry: command.encode(),
-            session: (client_id, seq),
+            session: Some((client_id, seq)),
             payload_bytes,
         }
     }
@@ -191,7 +196,7 @@ impl StateMachine for KvStore {
         KvStore::snapshot(self)
     }
 
-    fn restore(image: &[u8]) -> Result<Self, SnapshotDecodeError> {
+    fn restore(image: &[u8], (): &()) -> Result<Self, SnapshotDecodeError> {
         KvStore::restore(image)
     }
 

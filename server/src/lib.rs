@@ -62,10 +62,11 @@ mod pending;
 mod persist;
 mod responder;
 mod runtime;
+mod shardkv;
 mod shutdown;
 mod state_machine;
 pub mod storage;
 
-pub use config::{ConfigError, KvdArgs, KvdConfig, KvdRole, LogFormat, PeerSpec};
+pub use config::{ConfigError, KvdArgs, KvdConfig, KvdRole, LogFormat, PeerSpec, ShardGroupConfig};
 pub use logging::init_logging;
 pub use runtime::{Kvd, run};

@@ -35,7 +35,7 @@ use crate::members::Members;
 use crate::peer::PeerRouter;
 use crate::pending::{PendingReads, PendingWrites};
 use crate::persist::{self, Done, Job, Persister};
-use crate::responder::{ClientRequest, Responder};
+use crate::responder::{ClientRequest, DriverRequest, Responder};
 use crate::shutdown::{ShutdownRx, stopped};
 use crate::state_machine::{Admission, StateMachine};
 
@@ -47,10 +47,12 @@ const MAX_DRAIN: usize = 512;
 const ENTRY_OVERHEAD: u64 = 24;
 
 /// Everything the driver starts from.
-pub(crate) struct DriverParts<S> {
+pub(crate) struct DriverParts<S: StateMachine> {
     pub(crate) raw: RawNode,
     /// The service, restored from the latest snapshot.
     pub(crate) state: S,
+    /// What the service needs to restore snapshots.
+    pub(crate) env: S::Env,
     pub(crate) members: Members,
     pub(crate) persister: Persister,
     pub(crate) peers: PeerRouter,
@@ -65,6 +67,7 @@ pub(crate) struct DriverParts<S> {
 pub(crate) struct Driver<S: StateMachine> {
     raw: RawNode,
     state: S,
+    env: S::Env,
     members: Members,
     persister: Persister,
     peers: PeerRouter,
@@ -100,6 +103,7 @@ impl<S: StateMachine> Driver<S> {
         Driver {
             raw: parts.raw,
             state: parts.state,
+            env: parts.env,
             members: parts.members,
             persister: parts.persister,
             peers: parts.peers,
@@ -124,7 +128,7 @@ impl<S: StateMachine> Driver<S> {
     pub(crate) async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Message>,
-        mut requests: mpsc::Receiver<ClientRequest>,
+        mut requests: mpsc::Receiver<DriverRequest>,
         mut shutdown: ShutdownRx,
     ) -> anyhow::Result<()> {
         let mut ticker = tokio::time::interval(self.tick);
@@ -171,8 +175,14 @@ impl<S: StateMachine> Driver<S> {
         self.reads.expire(now);
     }
 
-    fn on_request(&mut self, req: ClientRequest) {
-        let ClientRequest { op, responder } = req;
+    fn on_request(&mut self, req: DriverRequest) {
+        let ClientRequest { op, responder } = match req {
+            DriverRequest::Client(req) => req,
+            DriverRequest::Propose { entry, responder } => {
+                let bytes = entry.len();
+                return self.propose(entry, None, bytes, responder);
+            }
+        };
         match op {
             Op::Status => responder.reply(Reply::Status(self.status())),
             Op::TransferLeader { to } => {
@@ -205,14 +215,14 @@ impl<S: StateMachine> Driver<S> {
     fn propose(
         &mut self,
         entry: bytes::Bytes,
-        (client_id, seq): (wire::ClientId, u64),
+        session: Option<(wire::ClientId, u64)>,
         payload_bytes: usize,
         responder: Responder,
     ) {
         if self.raw.role() != Role::Leader {
             return responder.reply(self.wrong_leader(self.raw.leader_id()));
         }
-        if let Some(reply) = self.state.duplicate(client_id, seq) {
+        if let Some(reply) = session.and_then(|(c, s)| self.state.duplicate(c, s)) {
             // A retry of a write already applied: the answer it had.
             return responder.reply(reply);
         }
@@ -285,6 +295,7 @@ impl<S: StateMachine> Driver<S> {
             last_log_index: self.raw.last_index(),
             snapshot_index: self.raw.snapshot().meta.index,
             members: self.members.all().to_vec(),
+            shard_group: self.state.shard_group_status(),
         }
     }
 
@@ -357,7 +368,7 @@ impl<S: StateMachine> Driver<S> {
             self.peers.send(msg);
         }
         if let Some(snapshot) = snapshot {
-            self.state = S::restore(&snapshot.data)
+            self.state = S::restore(&snapshot.data, &self.env)
                 .context("the leader's snapshot does not decode; refusing to go on")?;
             // A follower proposes nothing, but be sure: any proposal below
             // the snapshot can no longer be matched to its entry.

@@ -26,7 +26,9 @@ use crate::members::Members;
 use crate::node::{Driver, DriverParts};
 use crate::peer::{self, InboundContext, PeerRouter};
 use crate::persist::{self, Persister};
-use crate::shutdown::{self, ShutdownTx};
+use crate::shardkv::mover::Mover;
+use crate::shardkv::{GroupEnv, ShardGroup};
+use crate::shutdown::{self, ShutdownRx, ShutdownTx};
 use crate::state_machine::StateMachine;
 use crate::storage::{Recovered, Storage, StorageOptions};
 
@@ -74,9 +76,22 @@ impl Kvd {
         // the lines logged inside it.
         let span = error_span!(target: "kvd", "kvd", node = config.id, role = %config.role);
         let started = async {
-            match config.role {
-                KvdRole::Kv => Self::start_in::<KvStore>(config, span.clone()).await,
-                KvdRole::Ctrler => Self::start_in::<Controller>(config, span.clone()).await,
+            match (config.role, config.shard_group.clone()) {
+                (KvdRole::Kv, None) => Self::start_in::<KvStore>(config, (), span.clone())
+                    .await
+                    .map(|(kvd, _)| kvd),
+                (KvdRole::Kv, Some(group)) => {
+                    let env = GroupEnv { gid: group.gid };
+                    let max_frame = config.max_frame;
+                    let (kvd, inside) =
+                        Self::start_in::<ShardGroup>(config, env, span.clone()).await?;
+                    let mover = Mover::new(group.gid, group.ctrlers, inside.requests, max_frame);
+                    tokio::spawn(mover.run(inside.shutdown).instrument(span.clone()));
+                    Ok(kvd)
+                }
+                (KvdRole::Ctrler, _) => Self::start_in::<Controller>(config, (), span.clone())
+                    .await
+                    .map(|(kvd, _)| kvd),
             }
         };
         started
@@ -85,18 +100,22 @@ impl Kvd {
             .inspect_err(|e| error!(parent: &span, "cannot start: {e:#}"))
     }
 
-    async fn start_in<S: StateMachine>(config: KvdConfig, span: Span) -> anyhow::Result<Kvd> {
+    async fn start_in<S: StateMachine>(
+        config: KvdConfig,
+        env: S::Env,
+        span: Span,
+    ) -> anyhow::Result<(Kvd, Inside)> {
         let dir = config.data_dir.clone();
         // Segments are deleted whole once a snapshot covers them, so their
         // size, tied to the threshold, is what bounds the disk used.
         let options = StorageOptions {
             segment_size: (config.snapshot_threshold / 2).clamp(MIN_SEGMENT, MAX_SEGMENT),
         };
-        let role = config.role;
+        let identity = service_identity(&config);
         let (storage, recovered) = tokio::task::spawn_blocking(move || {
             let (storage, recovered) = Storage::open_with(&dir, &options)
                 .with_context(|| format!("cannot recover from {}", dir.display()))?;
-            claim_role(&dir, role, &recovered)?;
+            claim_role(&dir, &identity, &recovered)?;
             anyhow::Ok((storage, recovered))
         })
         .await
@@ -112,14 +131,14 @@ impl Kvd {
         }
         let (hard_state, snapshot, entries) = persist::to_raft_state(recovered);
         let state = match &snapshot {
-            Some(s) => S::restore(&s.data).with_context(|| {
+            Some(s) => S::restore(&s.data, &env).with_context(|| {
                 format!(
                     "the snapshot at index {} in {} does not decode",
                     s.meta.index,
                     config.data_dir.display()
                 )
             })?,
-            None => S::default(),
+            None => S::new(&env),
         };
         info!(
             term = hard_state.term,
@@ -177,6 +196,10 @@ impl Kvd {
             peer::accept_peers(peer_listener, inbound_ctx, shutdown_rx.clone())
                 .instrument(span.clone()),
         );
+        let inside = Inside {
+            requests: request_tx.clone(),
+            shutdown: shutdown_rx.clone(),
+        };
         let client_ctx = ClientContext {
             me,
             max_frame: config.max_frame,
@@ -191,6 +214,7 @@ impl Kvd {
         let driver = Driver::new(DriverParts {
             raw,
             state,
+            env,
             members: Members::from_config(&config),
             persister,
             peers,
@@ -206,14 +230,15 @@ impl Kvd {
                 .instrument(span.clone()),
         );
         info!(%client_addr, %peer_addr, "kvd ready");
-        Ok(Kvd {
+        let kvd = Kvd {
             client_addr,
             peer_addr,
             stop,
             driver,
             clients,
             span,
-        })
+        };
+        Ok((kvd, inside))
     }
 
     /// The bound client address.
@@ -256,11 +281,27 @@ impl Kvd {
     }
 }
 
-/// Makes sure the data directory was created for `role`, and records the
-/// role in a fresh one: a controller's log replayed into a kv store (or the
-/// reverse) would decode as garbage. Directories from before the role file
+/// What a node's tasks other than the listeners need to reach the driver.
+struct Inside {
+    requests: mpsc::Sender<crate::responder::DriverRequest>,
+    shutdown: ShutdownRx,
+}
+
+/// The service a data directory is for: the role, and for a replica group of
+/// a sharded deployment its gid (`kv group 101`).
+fn service_identity(config: &KvdConfig) -> String {
+    match &config.shard_group {
+        Some(group) => format!("{} group {}", config.role, group.gid),
+        None => config.role.name().to_owned(),
+    }
+}
+
+/// Makes sure the data directory was created for this service (see
+/// [`service_identity`]), and records it in a fresh one: a controller's log
+/// replayed into a kv store (or the reverse, or one group's shards in
+/// another group) would be garbage. Directories from before the role file
 /// existed held kv data.
-fn claim_role(dir: &Path, role: KvdRole, recovered: &Recovered) -> anyhow::Result<()> {
+fn claim_role(dir: &Path, identity: &str, recovered: &Recovered) -> anyhow::Result<()> {
     let path = dir.join(ROLE_FILE);
     let recorded = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text.trim().to_owned()),
@@ -275,7 +316,7 @@ fn claim_role(dir: &Path, role: KvdRole, recovered: &Recovered) -> anyhow::Resul
         None if fresh => {
             let mut file = std::fs::File::create(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            writeln!(file, "{role}")
+            writeln!(file, "{identity}")
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             // The new name must survive a crash as surely as the log will.
@@ -287,8 +328,8 @@ fn claim_role(dir: &Path, role: KvdRole, recovered: &Recovered) -> anyhow::Resul
         None => KvdRole::Kv.name().to_owned(),
     };
     anyhow::ensure!(
-        expected == role.name(),
-        "{} holds a {expected} group's data, but this node was started with --role {role}",
+        expected == identity,
+        "{} holds a {expected} group's data, but this node was started as a {identity} node (--role, --group)",
         dir.display()
     );
     Ok(())

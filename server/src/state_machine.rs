@@ -6,8 +6,12 @@
 //! operation into a write (proposed, applied on every replica, answered with
 //! what [`StateMachine::apply`] returns), a read (served after a ReadIndex
 //! round by [`StateMachine::read`]) or a refusal, and it snapshots and
-//! restores the service as an opaque image. Every write carries an
+//! restores the service as an opaque image. Every client write carries an
 //! exactly-once session, which the service remembers and snapshots.
+//!
+//! A service may need facts from its node that are not in the log (a shard
+//! group's gid): that is its [`StateMachine::Env`], given at creation and
+//! at every snapshot restore.
 
 use std::fmt::Debug;
 
@@ -21,8 +25,9 @@ pub(crate) enum Admission<Q> {
     Write {
         /// The log entry payload (never empty).
         entry: Bytes,
-        /// The operation's `(client_id, seq)`.
-        session: (ClientId, u64),
+        /// The operation's `(client_id, seq)`, when the driver may answer a
+        /// retry from [`StateMachine::duplicate`] without proposing it.
+        session: Option<(ClientId, u64)>,
         /// Bytes of user payload, checked against the frame limit.
         payload_bytes: usize,
     },
@@ -34,11 +39,16 @@ pub(crate) enum Admission<Q> {
 
 /// A service replicated through the Raft log. Implementations must be
 /// deterministic: the same entries applied in the same order give the same
-/// state and replies on every replica. `Default` is the empty state a new
-/// group starts from.
-pub(crate) trait StateMachine: Default + Send + 'static {
+/// state and replies on every replica.
+pub(crate) trait StateMachine: Send + Sized + 'static {
     /// A read, as remembered while its ReadIndex round is confirmed.
     type Query: Debug + Send + 'static;
+
+    /// What the node tells the service beyond the log (`()` for most).
+    type Env: Clone + Debug + Send + 'static;
+
+    /// The empty state a new group starts from.
+    fn new(env: &Self::Env) -> Self;
 
     /// The service's name in `--role`, errors and logs.
     const SERVICE: &'static str;
@@ -63,21 +73,32 @@ pub(crate) trait StateMachine: Default + Send + 'static {
     fn snapshot(&self) -> Bytes;
 
     /// Rebuilds the state from [`StateMachine::snapshot`] output.
-    fn restore(image: &[u8]) -> Result<Self, SnapshotDecodeError>;
+    fn restore(image: &[u8], env: &Self::Env) -> Result<Self, SnapshotDecodeError>;
 
     /// A size for log lines (keys, configurations).
     fn size(&self) -> usize;
+
+    /// What a shard group holds, for `status`; `None` for other services.
+    fn shard_group_status(&self) -> Option<wire::ShardGroupStatus> {
+        None
+    }
 }
 
 /// Why a snapshot image could not be loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("snapshot image is not a {service} state machine: {source}")]
-pub(crate) struct SnapshotDecodeError {
-    /// The service that tried to read it.
-    pub(crate) service: &'static str,
-    /// What the decoder said.
-    #[source]
-    pub(crate) source: rmp_serde::decode::Error,
+pub(crate) enum SnapshotDecodeError {
+    /// The bytes are not this service's image.
+    #[error("snapshot image is not a {service} state machine: {source}")]
+    Decode {
+        /// The service that tried to read it.
+        service: &'static str,
+        /// What the decoder said.
+        #[source]
+        source: rmp_serde::decode::Error,
+    },
+    /// The image decodes but belongs to another deployment (another gid).
+    #[error("snapshot image belongs elsewhere: {0}")]
+    Foreign(String),
 }
 
 /// The name of an operation as the protocol spells it, for error messages.

@@ -352,6 +352,41 @@ pub struct NodeStatus {
     pub snapshot_index: u64,
     /// Every member of the group, this node included, as it knows them.
     pub members: Vec<Member>,
+    /// For a node of a shard group: its configuration and the state of each
+    /// shard it holds, as of its applied log. Absent for other services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_group: Option<ShardGroupStatus>,
+}
+
+/// What a shard group node holds, as of its applied log (for operators,
+/// tests and `kvctl status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardGroupStatus {
+    /// The group this node belongs to.
+    pub gid: GroupId,
+    /// The configuration the group has applied.
+    pub config_num: u64,
+    /// Every shard the node holds data for, and where its migration stands.
+    pub shards: BTreeMap<ShardId, ShardState>,
+    /// Keys held, over all shards.
+    pub keys: u64,
+}
+
+/// Where one shard stands in a shard group (see `docs/protocol.md`, §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardState {
+    /// Owned and served.
+    Serving,
+    /// Owned in the current configuration, but its data has not arrived from
+    /// the previous owner yet: not served.
+    Pulling,
+    /// Given away in the current configuration; kept (not served) until the
+    /// new owner has installed it and asks for it to be deleted.
+    Leaving,
+    /// Installed from the previous owner and served; the previous owner has
+    /// not yet confirmed deleting its copy.
+    Arrived,
 }
 
 /// One member of a Raft group and where to reach it.

@@ -54,7 +54,7 @@ pub mod shard;
 
 pub use client::{
     ClientId, GroupId, LeaderHint, Member, NodeId, NodeRole, NodeStatus, Op, Reply, Request,
-    Response, ShardConfig, ShardData, ShardId,
+    Response, ShardConfig, ShardData, ShardGroupStatus, ShardId, ShardState,
 };
 pub use connection::{Connection, FrameReader, FrameWriter};
 pub use frame::{

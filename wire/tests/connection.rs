@@ -88,6 +88,15 @@ fn all_replies() -> Vec<Reply> {
                 client_addr: "127.0.0.1:7002".into(),
                 peer_addr: "127.0.0.1:8002".into(),
             }],
+            shard_group: Some(wire::ShardGroupStatus {
+                gid: 100,
+                config_num: 4,
+                shards: BTreeMap::from([
+                    (0, wire::ShardState::Serving),
+                    (3, wire::ShardState::Leaving),
+                ]),
+                keys: 12,
+            }),
         }),
         Reply::Config(ShardConfig {
             num: 3,

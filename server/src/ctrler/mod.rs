@@ -244,8 +244,13 @@ impl Controller {
 impl StateMachine for Controller {
     /// The configuration number asked for (`None`: the latest).
     type Query = Option<u64>;
+    type Env = ();
 
     const SERVICE: &'static str = "ctrler";
+
+    fn new((): &()) -> Self {
+        Controller::default()
+    }
 
     fn admit(op: Op) -> Admission<Option<u64>> {
         let command = match op {
@@ -292,7 +297,7 @@ impl StateMachine for Controller {
         }
         Admission::Write {
             entry: command.encode(),
-            session: command.session(),
+            session: Some(command.session()),
             payload_bytes: command.payload_bytes(),
         }
     }
@@ -330,9 +335,9 @@ impl StateMachine for Controller {
         Bytes::from(rmp_serde::to_vec(self).unwrap_or_default())
     }
 
-    fn restore(image: &[u8]) -> Result<Self, SnapshotDecodeError> {
+    fn restore(image: &[u8], (): &()) -> Result<Self, SnapshotDecodeError> {
         let controller: Controller =
-            rmp_serde::from_slice(image).map_err(|source| SnapshotDecodeError {
+            rmp_serde::from_slice(image).map_err(|source| SnapshotDecodeError::Decode {
                 service: Self::SERVICE,
                 source,
             })?;
@@ -342,7 +347,7 @@ impl StateMachine for Controller {
             .enumerate()
             .all(|(n, c)| c.num == n as u64);
         if controller.configs.is_empty() || !numbered {
-            return Err(SnapshotDecodeError {
+            return Err(SnapshotDecodeError::Decode {
                 service: Self::SERVICE,
                 source: serde::de::Error::custom(
                     "the configurations in the image are not numbered 0, 1, 2, ...",
@@ -587,17 +592,17 @@ mod tests {
         run(&mut c, client.join(&[1, 2]));
         let leave = client.leave(&[9]);
         run(&mut c, leave.clone());
-        let mut restored = Controller::restore(&StateMachine::snapshot(&c)).unwrap();
+        let mut restored = Controller::restore(&StateMachine::snapshot(&c), &()).unwrap();
         assert_eq!(restored, c);
         assert!(matches!(
             run(&mut restored, leave),
             Reply::BadRequest { .. }
         ));
         assert_eq!(restored.latest().num, 1);
-        assert!(Controller::restore(b"\xc1").is_err());
+        assert!(Controller::restore(b"\xc1", &()).is_err());
         // A kv image is not a controller image.
         let kv = crate::kv::KvStore::default();
-        assert!(Controller::restore(&kv.snapshot()).is_err());
+        assert!(Controller::restore(&kv.snapshot(), &()).is_err());
     }
 
     #[test]
@@ -649,7 +654,7 @@ mod tests {
                 let rb = run(&mut b, op);
                 prop_assert_eq!(&ra, &rb);
                 if i == calls.len() / 2 {
-                    b = Controller::restore(&StateMachine::snapshot(&b)).unwrap();
+                    b = Controller::restore(&StateMachine::snapshot(&b), &()).unwrap();
                 }
                 let latest = a.latest();
                 prop_assert_eq!(latest.num, before + u64::from(ra == Reply::Ok));

@@ -6,6 +6,12 @@
 //! operation's latency goes into a per-client HdrHistogram (microseconds, 3
 //! significant digits), merged at the end. Errors (gave up at the deadline)
 //! are counted, not timed.
+//!
+//! Against a sharded deployment (`--ctrlers`) each client is a
+//! [`ShardedClerk`]; the keys hash over the shards, so the load spreads over
+//! the groups as the configuration assigns shards. Measured operations are
+//! counted per shard and, at the end, summed per group that owns each shard
+//! in the latest configuration.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use client::{Clerk, ClusterClient};
+use client::{Clerk, ClerkError, ClusterClient, GroupId, ShardedClerk, ShardedClient};
 use hdrhistogram::Histogram;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -24,7 +30,8 @@ use serde::Serialize;
 /// Options of `kvctl bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Concurrent clients (each a Clerk with its own session).
+    /// Concurrent clients (each a Clerk, or a sharded clerk with --ctrlers,
+    /// with its own session).
     #[arg(long, default_value_t = 16)]
     clients: usize,
     /// How long to measure, after the warm-up.
@@ -131,10 +138,52 @@ impl Mix {
     }
 }
 
+/// What the benchmark runs against.
+pub enum Target {
+    /// One Raft group (`--servers`).
+    Group(ClusterClient),
+    /// A sharded deployment (`--ctrlers`).
+    Sharded(ShardedClient),
+}
+
+impl Target {
+    fn clerk(&self) -> BenchClerk {
+        match self {
+            Target::Group(cluster) => BenchClerk::Group(cluster.clerk()),
+            Target::Sharded(sharded) => BenchClerk::Sharded(sharded.clerk()),
+        }
+    }
+}
+
+/// One benchmark client's session, plain or sharded.
+enum BenchClerk {
+    Group(Clerk),
+    Sharded(ShardedClerk),
+}
+
+impl BenchClerk {
+    async fn run(&mut self, kind: OpKind, key: &str, value: &str) -> Result<(), ClerkError> {
+        match (self, kind) {
+            (BenchClerk::Group(c), OpKind::Get) => c.get(key).await.map(|_| ()),
+            (BenchClerk::Group(c), OpKind::Put) => c.put(key, value).await,
+            (BenchClerk::Group(c), OpKind::Append) => c.append(key, value).await,
+            (BenchClerk::Sharded(c), OpKind::Get) => c.get(key).await.map(|_| ()),
+            (BenchClerk::Sharded(c), OpKind::Put) => c.put(key, value).await,
+            (BenchClerk::Sharded(c), OpKind::Append) => c.append(key, value).await,
+        }
+    }
+
+    fn is_sharded(&self) -> bool {
+        matches!(self, BenchClerk::Sharded(_))
+    }
+}
+
 /// What one client measured.
 struct ClientTally {
     latency: BTreeMap<OpKind, Histogram<u64>>,
     errors: BTreeMap<OpKind, u64>,
+    /// Measured successful operations per shard (sharded runs only).
+    by_shard: Vec<u64>,
 }
 
 /// Latency summary in microseconds.
@@ -183,6 +232,34 @@ struct Report {
     ops_per_sec: f64,
     latency_us: Latency,
     by_op: BTreeMap<OpKind, OpReport>,
+    /// Sharded runs: measured operations per group, each shard counted for
+    /// its owner in `config_num`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_group: Option<GroupCounts>,
+}
+
+/// Operations per group, by the owners in one configuration.
+#[derive(Debug, Serialize)]
+struct GroupCounts {
+    config_num: u64,
+    /// gid → operations; gid 0 collects shards the configuration leaves
+    /// unassigned.
+    ops: BTreeMap<GroupId, u64>,
+}
+
+impl GroupCounts {
+    /// Sums per-shard counts into their owners in `config`.
+    fn of(by_shard: &[u64], config: &client::ShardConfig) -> GroupCounts {
+        let mut ops: BTreeMap<GroupId, u64> = BTreeMap::new();
+        for (shard, &count) in by_shard.iter().enumerate() {
+            let owner = config.shards.get(shard).copied().unwrap_or(0);
+            *ops.entry(owner).or_default() += count;
+        }
+        GroupCounts {
+            config_num: config.num,
+            ops,
+        }
+    }
 }
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {
@@ -191,7 +268,7 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
 }
 
 /// Runs the benchmark and prints its result.
-pub async fn run(cluster: &ClusterClient, args: &BenchArgs, seed: u64) -> anyhow::Result<()> {
+pub async fn run(target: &Target, args: &BenchArgs, seed: u64) -> anyhow::Result<()> {
     ensure!(args.clients > 0, "--clients must be at least 1");
     ensure!(args.keys > 0, "--keys must be at least 1");
     ensure!(!args.duration.is_zero(), "--duration must be positive");
@@ -205,7 +282,7 @@ pub async fn run(cluster: &ClusterClient, args: &BenchArgs, seed: u64) -> anyhow
 
     let mut tasks = Vec::with_capacity(args.clients);
     for index in 0..args.clients {
-        let clerk = cluster.clerk();
+        let clerk = target.clerk();
         let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(index as u64));
         let load = Load {
             mix: args.mix.clone(),
@@ -229,8 +306,12 @@ pub async fn run(cluster: &ClusterClient, args: &BenchArgs, seed: u64) -> anyhow
 
     let mut total = template.clone();
     let mut by_op: BTreeMap<OpKind, (Histogram<u64>, u64)> = BTreeMap::new();
+    let mut by_shard = vec![0u64; wire::NSHARDS.get() as usize];
     for task in tasks {
         let tally = task.await.context("a benchmark client panicked")?;
+        for (total, count) in by_shard.iter_mut().zip(&tally.by_shard) {
+            *total += count;
+        }
         for (kind, h) in tally.latency {
             total.add(&h).context("merging histograms")?;
             let entry = by_op.entry(kind).or_insert_with(|| (template.clone(), 0));
@@ -241,6 +322,18 @@ pub async fn run(cluster: &ClusterClient, args: &BenchArgs, seed: u64) -> anyhow
         }
     }
     progress.abort();
+    let by_group = match target {
+        Target::Group(_) => None,
+        Target::Sharded(sharded) => match sharded.latest_config().await {
+            Ok(config) => Some(GroupCounts::of(&by_shard, &config)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the final configuration; using the cached one");
+                sharded
+                    .cached_config()
+                    .map(|config| GroupCounts::of(&by_shard, &config))
+            }
+        },
+    };
 
     let measured = args.duration.as_secs_f64();
     let report = Report {
@@ -266,6 +359,7 @@ pub async fn run(cluster: &ClusterClient, args: &BenchArgs, seed: u64) -> anyhow
                 (*kind, report)
             })
             .collect(),
+        by_group,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -289,20 +383,22 @@ struct Load {
 }
 
 impl Load {
-    async fn drive(self, mut clerk: Clerk, mut rng: ChaCha8Rng) -> ClientTally {
+    async fn drive(self, mut clerk: BenchClerk, mut rng: ChaCha8Rng) -> ClientTally {
+        let shards = if clerk.is_sharded() {
+            wire::NSHARDS.get() as usize
+        } else {
+            0
+        };
         let mut tally = ClientTally {
             latency: BTreeMap::new(),
             errors: BTreeMap::new(),
+            by_shard: vec![0; shards],
         };
         while Instant::now() < self.end {
             let kind = self.mix.pick(&mut rng);
             let key = format!("bench-{}", rng.random_range(0..self.keys));
             let began = Instant::now();
-            let result = match kind {
-                OpKind::Get => clerk.get(&key).await.map(|_| ()),
-                OpKind::Put => clerk.put(&key, &self.value).await,
-                OpKind::Append => clerk.append(&key, &self.value).await,
-            };
+            let result = clerk.run(kind, &key, &self.value).await;
             let took = began.elapsed();
             let measured = began >= self.measure_from && Instant::now() <= self.end;
             match result {
@@ -316,6 +412,10 @@ impl Load {
                         h.saturating_record(
                             u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1),
                         );
+                        let shard = wire::key_to_shard(&key, wire::NSHARDS) as usize;
+                        if let Some(count) = tally.by_shard.get_mut(shard) {
+                            *count += 1;
+                        }
                     }
                 }
                 Err(e) => {
@@ -383,6 +483,26 @@ fn print_text(r: &Report) {
             latency_line(&op.latency_us)
         );
     }
+    if let Some(groups) = &r.by_group {
+        let parts: Vec<String> = groups
+            .ops
+            .iter()
+            .map(|(gid, ops)| {
+                let share = 100.0 * *ops as f64 / r.ops.max(1) as f64;
+                let name = if *gid == 0 {
+                    "unassigned".to_string()
+                } else {
+                    format!("group {gid}")
+                };
+                format!("{name}: {ops} ops ({share:.0}%)")
+            })
+            .collect();
+        println!(
+            "  by group    {} (owners in configuration {})",
+            parts.join(", "),
+            groups.config_num
+        );
+    }
 }
 
 fn latency_line(l: &Latency) -> String {
@@ -409,6 +529,22 @@ mod tests {
             .filter(|_| mix.pick(&mut rng) == OpKind::Put)
             .count();
         assert!((2800..3200).contains(&puts), "{puts} puts out of 4000");
+    }
+
+    #[test]
+    fn group_counts_sum_each_shard_into_its_owner() {
+        let config = client::ShardConfig {
+            num: 6,
+            shards: vec![1, 1, 2, 2, 2, 0, 1, 2, 1, 1],
+            groups: BTreeMap::from([(1, vec!["a:1".into()]), (2, vec!["b:1".into()])]),
+        };
+        let by_shard = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let counts = GroupCounts::of(&by_shard, &config);
+        assert_eq!(counts.config_num, 6);
+        assert_eq!(
+            counts.ops,
+            BTreeMap::from([(0, 6), (1, 1 + 2 + 7 + 9 + 10), (2, 3 + 4 + 5 + 8)])
+        );
     }
 
     #[test]
