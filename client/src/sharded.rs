@@ -70,6 +70,8 @@ struct Inner {
     /// Seeds the group clients' own RNGs (mixed with the gid), so that they
     /// do not depend on which group happens to be visited first.
     group_seed: u64,
+    /// Which server of each group is tried first.
+    first_server: usize,
 }
 
 /// One replica group's client and the addresses it was made for.
@@ -85,6 +87,19 @@ impl ShardedClient {
     pub fn new<S: Into<String>>(
         ctrlers: impl IntoIterator<Item = S>,
         options: ClerkOptions,
+    ) -> Result<ShardedClient, ClerkError> {
+        Self::starting_at(ctrlers, options, 0)
+    }
+
+    /// Like [`ShardedClient::new`], but each group is first tried at its
+    /// server number `first` (modulo the group's size) rather than its
+    /// first server. A test harness gives each client process its own
+    /// `first`, as Jepsen binds clients to nodes, so that followers and
+    /// deposed leaders are asked too, not only whoever led last.
+    pub fn starting_at<S: Into<String>>(
+        ctrlers: impl IntoIterator<Item = S>,
+        options: ClerkOptions,
+        first: usize,
     ) -> Result<ShardedClient, ClerkError> {
         let mut seeds = ChaCha8Rng::seed_from_u64(options.effective_seed());
         let ctrler_options = ClerkOptions {
@@ -102,6 +117,7 @@ impl ShardedClient {
                 options,
                 seeds: Mutex::new(seeds),
                 group_seed,
+                first_server: first,
             }),
         })
     }
@@ -208,7 +224,9 @@ impl ShardedClient {
             seed: Some(group_seed(self.inner.group_seed, gid)),
             ..self.inner.options.clone()
         };
-        let client = ClusterClient::new(servers.iter().cloned(), options)?;
+        let first = self.inner.first_server % servers.len().max(1);
+        let rotated = servers[first..].iter().chain(&servers[..first]).cloned();
+        let client = ClusterClient::new(rotated, options)?;
         groups.insert(
             gid,
             GroupClient {

@@ -155,11 +155,20 @@ pub async fn run_one(config: TestConfig, store_root: &Path) -> Result<RunOutcome
     let dir = store::create_run_dir(store_root, &config)?;
     store::write_config(&dir, &config)?;
     store::update_latest(store_root, &dir)?;
+    let layout = if config.groups == 0 {
+        format!("{} nodes", config.nodes)
+    } else {
+        format!(
+            "{} replica groups of {} nodes and a {}-node controller",
+            config.groups,
+            config.nodes,
+            self::config::CTRLER_NODES
+        )
+    };
     eprintln!(
-        "faultline: {} seed {} ({} nodes, {} net, {} clients, {} at {}/s, nemesis {}) → {}",
+        "faultline: {} seed {} ({layout}, {} net, {} clients, {} at {}/s, nemesis {}) → {}",
         config.name,
         config.seed,
-        config.nodes,
         config.net.name(),
         config.concurrency,
         config.workload.name(),
@@ -288,7 +297,11 @@ struct Phase {
 /// Starts the cluster, runs clients and nemesis, recovers and stops it.
 async fn drive(config: &TestConfig, dir: &Path, counts: &Arc<LiveCounts>) -> Result<Phase> {
     let cluster = Cluster::start(config, &dir.join("nodes")).await?;
-    let addrs = cluster.client_addrs();
+    let target = if cluster.is_sharded() {
+        clients::Target::Sharded(cluster.ctrler_addrs())
+    } else {
+        clients::Target::Group(cluster.client_addrs())
+    };
     let cluster = Arc::new(AsyncMutex::new(cluster));
 
     let epoch = Instant::now();
@@ -318,7 +331,7 @@ async fn drive(config: &TestConfig, dir: &Path, counts: &Arc<LiveCounts>) -> Res
         std::io::stderr().is_terminal(),
     );
 
-    let clients = clients::Clients::new(config, addrs, recorder.clone(), Arc::clone(counts))?;
+    let clients = clients::Clients::new(config, target, recorder.clone(), Arc::clone(counts))?;
     let client_result = clients.run(epoch + config.time_limit).await;
     let client_phase = epoch.elapsed();
     let _ = stop_tx.send(true);

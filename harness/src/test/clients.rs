@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use client::{Clerk, ClerkOptions, ClusterClient};
+use client::{Clerk, ClerkError, ClerkOptions, ClusterClient, ShardedClerk, ShardedClient};
 use histories::{EventType, Recorder};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -141,12 +141,58 @@ impl Generator {
 /// only whoever the whole run last found leading, so a node that answers
 /// when it should not is caught.
 pub struct Clients {
-    addrs: Vec<String>,
+    target: Target,
     /// `None` only for `--no-history` runs that measure the recorder's cost.
     recorder: Option<Arc<Recorder>>,
     next_process: AtomicU64,
     counts: Arc<LiveCounts>,
     config: TestConfig,
+}
+
+/// What the clients talk to.
+pub enum Target {
+    /// One kv group: its nodes' client addresses.
+    Group(Vec<String>),
+    /// A sharded deployment, reached through the controller at these
+    /// client addresses.
+    Sharded(Vec<String>),
+}
+
+/// One process's session: a plain Clerk, or a sharded one that routes
+/// each key to the group owning its shard.
+enum KvClerk {
+    Plain(Clerk),
+    Sharded(ShardedClerk),
+}
+
+impl KvClerk {
+    async fn get(&mut self, key: &str) -> Result<Option<String>, ClerkError> {
+        match self {
+            KvClerk::Plain(c) => c.get(key).await,
+            KvClerk::Sharded(c) => c.get(key).await,
+        }
+    }
+
+    async fn put(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
+        match self {
+            KvClerk::Plain(c) => c.put(key, value).await,
+            KvClerk::Sharded(c) => c.put(key, value).await,
+        }
+    }
+
+    async fn append(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
+        match self {
+            KvClerk::Plain(c) => c.append(key, value).await,
+            KvClerk::Sharded(c) => c.append(key, value).await,
+        }
+    }
+
+    fn options_mut(&mut self) -> &mut ClerkOptions {
+        match self {
+            KvClerk::Plain(c) => c.options_mut(),
+            KvClerk::Sharded(c) => c.options_mut(),
+        }
+    }
 }
 
 /// The Clerk options of a run: one attempt waits at most half the
@@ -162,18 +208,20 @@ pub fn clerk_options(config: &TestConfig) -> ClerkOptions {
 }
 
 impl Clients {
-    /// Clients of the servers at `addrs`, recording into `recorder`.
+    /// Clients of `target`, recording into `recorder`.
     pub fn new(
         config: &TestConfig,
-        addrs: Vec<String>,
+        target: Target,
         recorder: Option<Arc<Recorder>>,
         counts: Arc<LiveCounts>,
     ) -> Result<Arc<Clients>> {
-        if addrs.is_empty() {
+        if let Target::Group(addrs) | Target::Sharded(addrs) = &target
+            && addrs.is_empty()
+        {
             anyhow::bail!("no servers to send requests to");
         }
         Ok(Arc::new(Clients {
-            addrs,
+            target,
             recorder,
             next_process: AtomicU64::new(0),
             counts,
@@ -181,22 +229,31 @@ impl Clients {
         }))
     }
 
-    /// A fresh process number and its Clerk, on a client that starts at
-    /// node `process mod n` with a seed of its own.
-    fn new_process(&self) -> (u64, Clerk) {
+    /// A fresh process number and its Clerk, with a client of its own
+    /// (own seed, own leader guesses) that first tries node `process mod n`
+    /// of its group, so that requests reach followers and deposed leaders
+    /// too. Sharded, the same holds within every replica group.
+    fn new_process(&self) -> (u64, KvClerk) {
         let process = self.next_process.fetch_add(1, Ordering::Relaxed);
-        let n = self.addrs.len();
-        let first = (process % n as u64) as usize;
-        let rotated = self.addrs[first..]
-            .iter()
-            .chain(&self.addrs[..first])
-            .cloned();
         let mut options = clerk_options(&self.config);
         options.seed = options
             .seed
             .map(|s| s ^ process.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let cluster = ClusterClient::new(rotated, options).expect("the server list is not empty");
-        (process, cluster.clerk())
+        let clerk = match &self.target {
+            Target::Group(addrs) => {
+                let first = (process % addrs.len() as u64) as usize;
+                let rotated = addrs[first..].iter().chain(&addrs[..first]).cloned();
+                let cluster =
+                    ClusterClient::new(rotated, options).expect("the server list is not empty");
+                KvClerk::Plain(cluster.clerk())
+            }
+            Target::Sharded(ctrlers) => {
+                let client = ShardedClient::starting_at(ctrlers.clone(), options, process as usize)
+                    .expect("the controller list is not empty");
+                KvClerk::Sharded(client.clerk())
+            }
+        };
+        (process, clerk)
     }
 
     /// Runs every worker until `until`; returns when the last operation
@@ -242,7 +299,7 @@ impl Clients {
     }
 
     /// Runs `op` as `process`, recording its invoke and completion.
-    async fn perform(&self, process: u64, clerk: &mut Clerk, op: &Op) -> Result<Outcome> {
+    async fn perform(&self, process: u64, clerk: &mut KvClerk, op: &Op) -> Result<Outcome> {
         let f = op.f();
         let key = Value::String(op.key().to_owned());
         let argument = op.argument();
@@ -287,7 +344,7 @@ impl Clients {
     /// Clerk (`deadline` per read); these reads pin down the final state.
     /// Returns whether every read succeeded.
     pub async fn final_reads(&self, deadline: Duration) -> Result<bool> {
-        let patient = |(process, mut clerk): (u64, Clerk)| {
+        let patient = |(process, mut clerk): (u64, KvClerk)| {
             clerk.options_mut().overall_deadline = Some(deadline);
             (process, clerk)
         };

@@ -8,16 +8,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use client::{ClerkOptions, ClusterClient};
+use client::{ClerkOptions, ClusterClient, CtrlerClerk};
 use nemesis::netns::NetnsNetwork;
 use nemesis::{ManagedProcess, Network, NetworkFaults, NodeId, ProcessSpec};
+use rand::rngs::ChaCha8Rng;
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
 use wire::NodeRole;
 
-use super::config::{NetBackend, TestConfig};
+use super::config::{Layout, NetBackend, TestConfig};
 
 /// How long a (re)started node may take to say `kvd ready`: recovery replays
 /// its log, and the machine may be busy.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one configuration change may take at the controller.
+const RECONFIGURE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long a stopping node gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -42,19 +48,69 @@ struct Node {
     state: ProcessState,
 }
 
-/// A running kvd group. Dropping it kills every process (they are started
-/// with kill-on-drop) and removes the network it built.
+/// The running kvd processes: one kv group, or (sharded) a controller and
+/// replica groups. Dropping it kills every process (they are started with
+/// kill-on-drop) and removes the network it built.
 pub struct Cluster {
     nodes: BTreeMap<NodeId, Node>,
     net: Net,
     status: ClusterClient,
+    layout: Layout,
+}
+
+/// One Raft group of the run and the flags that make it what it is.
+struct RaftGroup {
+    members: Vec<NodeId>,
+    flags: Vec<String>,
+}
+
+/// The Raft groups of `layout`; replica groups find the controller at
+/// `client_addrs` of its nodes. Each group gets its own cluster id, so a
+/// misrouted peer connection is refused at the handshake.
+fn raft_groups(layout: Layout, client_addrs: &BTreeMap<NodeId, SocketAddr>) -> Vec<RaftGroup> {
+    let ctrler = layout.ctrler();
+    let ctrlers: Vec<String> = ctrler
+        .iter()
+        .map(|id| client_addrs[id].to_string())
+        .collect();
+    let mut groups = Vec::new();
+    if !ctrler.is_empty() {
+        groups.push(RaftGroup {
+            members: ctrler,
+            flags: vec![
+                "--role".into(),
+                "ctrler".into(),
+                "--cluster-id".into(),
+                "1000".into(),
+            ],
+        });
+    }
+    for (gid, members) in layout.kv_groups() {
+        let flags = if gid == 0 {
+            Vec::new()
+        } else {
+            vec![
+                "--group".into(),
+                gid.to_string(),
+                "--ctrlers".into(),
+                ctrlers.join(","),
+                "--cluster-id".into(),
+                (1000 + gid).to_string(),
+            ]
+        };
+        groups.push(RaftGroup { members, flags });
+    }
+    groups
 }
 
 impl Cluster {
-    /// Starts `config.nodes` servers, each with its data directory and log
-    /// under `nodes_dir/<id>/`, and waits until every one is ready.
+    /// Starts every server of the run's layout, each with its data
+    /// directory and log under `nodes_dir/<id>/`, and waits until every one
+    /// is ready. A sharded deployment is then configured: every replica
+    /// group joins the controller.
     pub async fn start(config: &TestConfig, nodes_dir: &Path) -> Result<Cluster> {
-        let ids: Vec<NodeId> = (1..=config.nodes).collect();
+        let layout = Layout::of(config);
+        let ids: Vec<NodeId> = (1..=layout.total()).collect();
         let (net, client_addrs, peer_listen, dial) = match config.net {
             NetBackend::Proxy => {
                 let mut client_addrs = BTreeMap::new();
@@ -99,7 +155,11 @@ impl Cluster {
         };
 
         let mut starting = Vec::new();
-        for &id in &ids {
+        let groups = raft_groups(layout, &client_addrs);
+        let members = groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(move |&id| (id, g)));
+        for (id, group) in members {
             let dir = nodes_dir.join(id.to_string());
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -118,7 +178,7 @@ impl Cluster {
             flag(&mut args, "id", id.to_string());
             flag(&mut args, "client-addr", client_addrs[&id].to_string());
             flag(&mut args, "peer-addr", peer_listen[&id].to_string());
-            for &other in &ids {
+            for &other in &group.members {
                 if other != id {
                     flag(
                         &mut args,
@@ -137,6 +197,7 @@ impl Cluster {
                 "seed",
                 config.seed.wrapping_mul(31).wrapping_add(id).to_string(),
             );
+            args.extend(group.flags.iter().map(OsString::from));
             args.extend(config.server_args.iter().map(OsString::from));
             let mut spec = ProcessSpec::new(program, args, dir.join("kvd.log"));
             spec.ready_timeout = READY_TIMEOUT;
@@ -176,7 +237,129 @@ impl Cluster {
                 ..ClerkOptions::default()
             },
         )?;
-        Ok(Cluster { nodes, net, status })
+        let cluster = Cluster {
+            nodes,
+            net,
+            status,
+            layout,
+        };
+        if layout.is_sharded() {
+            cluster.join_every_group().await?;
+        }
+        Ok(cluster)
+    }
+
+    /// The controller's client addresses (sharded runs).
+    pub fn ctrler_addrs(&self) -> Vec<String> {
+        self.addrs_of(&self.layout.ctrler())
+    }
+
+    /// Whether this is a sharded deployment.
+    pub fn is_sharded(&self) -> bool {
+        self.layout.is_sharded()
+    }
+
+    fn addrs_of(&self, ids: &[NodeId]) -> Vec<String> {
+        ids.iter()
+            .filter_map(|id| self.nodes.get(id))
+            .map(|n| n.client_addr.clone())
+            .collect()
+    }
+
+    /// A controller session with a deadline of `patience` per call.
+    pub fn ctrler_clerk(&self, patience: Duration, seed: u64) -> Result<CtrlerClerk> {
+        let options = ClerkOptions {
+            overall_deadline: Some(patience),
+            request_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(500),
+            seed: Some(seed),
+            ..ClerkOptions::default()
+        };
+        Ok(ClusterClient::new(self.ctrler_addrs(), options)?.ctrler_clerk())
+    }
+
+    /// Every replica group of the layout and its servers' client addresses.
+    pub fn replica_groups(&self) -> BTreeMap<u64, Vec<String>> {
+        self.layout
+            .kv_groups()
+            .into_iter()
+            .filter(|(gid, _)| *gid != 0)
+            .map(|(gid, ids)| (gid, self.addrs_of(&ids)))
+            .collect()
+    }
+
+    /// Makes one seeded configuration change through the controller,
+    /// chosen from what the latest configuration allows: join a replica
+    /// group that is out, make one leave (never the last), or move a shard
+    /// to another group. Returns what it did, or why it could not; a
+    /// controller that does not answer is part of the weather, not an
+    /// error of the run.
+    pub async fn reconfigure(&self, seed: u64) -> String {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut clerk = match self.ctrler_clerk(RECONFIGURE_PATIENCE, seed) {
+            Ok(clerk) => clerk,
+            Err(e) => return format!("reconfigure: no controller client: {e}"),
+        };
+        let config = match clerk.query(None).await {
+            Ok(config) => config,
+            Err(e) => return format!("reconfigure: cannot read the configuration: {e}"),
+        };
+        let all = self.replica_groups();
+        let out: Vec<u64> = all
+            .keys()
+            .copied()
+            .filter(|g| !config.groups.contains_key(g))
+            .collect();
+        let inside: Vec<u64> = config.groups.keys().copied().collect();
+        let mut choices = Vec::new();
+        if !out.is_empty() {
+            choices.push("join");
+        }
+        if inside.len() > 1 {
+            choices.extend(["leave", "move"]);
+        }
+        let Some(&choice) = choices.choose(&mut rng) else {
+            return format!(
+                "reconfigure: nothing to change in configuration {}",
+                config.num
+            );
+        };
+        let (what, result) = match choice {
+            "join" => {
+                let gid = *out.choose(&mut rng).expect("not empty");
+                let servers = all[&gid].clone();
+                (
+                    format!("join group {gid}"),
+                    clerk.join(BTreeMap::from([(gid, servers)])).await,
+                )
+            }
+            "leave" => {
+                let gid = *inside.choose(&mut rng).expect("not empty");
+                (format!("leave group {gid}"), clerk.leave(&[gid]).await)
+            }
+            _ => {
+                let shard = rng.random_range(0..config.shards.len()) as u32;
+                let owner = config.shards[shard as usize];
+                let others: Vec<u64> = inside.iter().copied().filter(|&g| g != owner).collect();
+                let gid = *others.choose(&mut rng).expect("two groups are in");
+                (
+                    format!("move shard {shard} to group {gid}"),
+                    clerk.move_shard(shard, gid).await,
+                )
+            }
+        };
+        match result {
+            Ok(()) => format!("reconfigure: {what} (from configuration {})", config.num),
+            Err(e) => format!("reconfigure: {what} failed: {e}"),
+        }
+    }
+
+    async fn join_every_group(&self) -> Result<()> {
+        let mut clerk = self.ctrler_clerk(READY_TIMEOUT, 0x6a6f_696e)?;
+        clerk
+            .join(self.replica_groups())
+            .await
+            .context("the shard controller did not accept the replica groups")
     }
 
     /// The nodes' ids.
@@ -184,9 +367,16 @@ impl Cluster {
         self.nodes.keys().copied().collect()
     }
 
-    /// Every node's client address, in id order.
+    /// Every kv node's client address, in id order (a plain run's group;
+    /// every replica group's nodes when sharded).
     pub fn client_addrs(&self) -> Vec<String> {
-        self.nodes.values().map(|n| n.client_addr.clone()).collect()
+        let ids: Vec<NodeId> = self
+            .layout
+            .kv_groups()
+            .into_iter()
+            .flat_map(|(_, ids)| ids)
+            .collect();
+        self.addrs_of(&ids)
     }
 
     /// The network, for partitions.

@@ -13,9 +13,15 @@ use super::schedule::Schedule;
 /// Flags of `faultline test`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TestArgs {
-    /// Number of kvd nodes in the Raft group.
+    /// Number of kvd nodes in the Raft group (with --groups: in each
+    /// replica group).
     #[arg(long, default_value_t = 5)]
     pub nodes: u64,
+    /// Test a sharded deployment: a 3-node shard controller and this many
+    /// replica groups of --nodes nodes each, all joined before the clients
+    /// start; clients route keys by shard. 0 tests one plain kv group.
+    #[arg(long, default_value_t = 0)]
+    pub groups: u64,
     /// Concurrent client workers; a worker whose operation times out
     /// (`info`) continues as a fresh process, as in Jepsen.
     #[arg(long, default_value_t = 10)]
@@ -141,6 +147,10 @@ pub enum FaultKind {
     Pause,
     /// SIGSTOP the current leader.
     PauseLeader,
+    /// Change the shard configuration through the controller (with
+    /// --groups): join a group that is out, make one leave, or move a shard;
+    /// shards then migrate while clients keep going.
+    Reconfigure,
 }
 
 impl FaultKind {
@@ -158,6 +168,7 @@ impl FaultKind {
             FaultKind::KillLeader => "kill-leader",
             FaultKind::Pause => "pause",
             FaultKind::PauseLeader => "pause-leader",
+            FaultKind::Reconfigure => "reconfigure",
         }
     }
 }
@@ -202,8 +213,11 @@ pub struct TestConfig {
     pub name: String,
     /// Seed of the workload, the schedule and the servers.
     pub seed: u64,
-    /// Raft group size.
+    /// Raft group size (of each replica group, when sharded).
     pub nodes: u64,
+    /// Replica groups of a sharded deployment; 0 for one plain kv group.
+    #[serde(default)]
+    pub groups: u64,
     /// Concurrent client workers.
     pub concurrency: usize,
     /// Client phase length, e.g. "60s".
@@ -246,6 +260,12 @@ impl TestArgs {
         if !(1..=9).contains(&self.nodes) {
             bail!("--nodes must be between 1 and 9, got {}", self.nodes);
         }
+        if self.groups > 5 {
+            bail!(
+                "--groups must be between 0 (one plain kv group) and 5, got {}",
+                self.groups
+            );
+        }
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
@@ -273,6 +293,11 @@ impl TestArgs {
         if nemesis.contains(&FaultKind::None) && nemesis.len() > 1 {
             bail!("--nemesis none cannot be combined with other faults");
         }
+        if nemesis.contains(&FaultKind::Reconfigure) && self.groups < 2 {
+            bail!(
+                "--nemesis reconfigure needs a sharded deployment of at least two groups (--groups 2 or more)"
+            );
+        }
         let name = self.name.clone().unwrap_or_else(|| {
             let faults: Vec<&str> = nemesis.iter().map(|k| k.name()).collect();
             format!("{}-{}", self.workload.name(), faults.join("+"))
@@ -282,7 +307,7 @@ impl TestArgs {
         }
         let schedule = Schedule::draw(
             seed,
-            self.nodes,
+            Layout::new(self.nodes, self.groups).total(),
             &nemesis,
             self.time_limit,
             self.nemesis_interval,
@@ -291,6 +316,7 @@ impl TestArgs {
             name,
             seed,
             nodes: self.nodes,
+            groups: self.groups,
             concurrency: self.concurrency,
             time_limit: self.time_limit,
             rate: self.rate,
@@ -309,6 +335,67 @@ impl TestArgs {
     }
 }
 
+/// Which node ids make up which Raft group. Node ids are global to the run
+/// (the nemesis picks among all of them): a plain run is nodes `1..=n`; a
+/// sharded run puts the controller on nodes 1–3 and replica group `g`
+/// (gid `g`, from 1) on the `n` nodes after group `g - 1`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    nodes: u64,
+    groups: u64,
+}
+
+/// Size of the shard controller group in sharded runs.
+pub const CTRLER_NODES: u64 = 3;
+
+impl Layout {
+    /// The layout for `nodes` per group and `groups` replica groups.
+    pub fn new(nodes: u64, groups: u64) -> Layout {
+        Layout { nodes, groups }
+    }
+
+    /// The layout of a run.
+    pub fn of(config: &TestConfig) -> Layout {
+        Layout::new(config.nodes, config.groups)
+    }
+
+    /// Whether this is a sharded deployment.
+    pub fn is_sharded(self) -> bool {
+        self.groups > 0
+    }
+
+    /// Every node of the run.
+    pub fn total(self) -> u64 {
+        if self.is_sharded() {
+            CTRLER_NODES + self.groups * self.nodes
+        } else {
+            self.nodes
+        }
+    }
+
+    /// The controller's nodes (none in a plain run).
+    pub fn ctrler(self) -> Vec<u64> {
+        if self.is_sharded() {
+            (1..=CTRLER_NODES).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The kv groups: `(gid, nodes)`; gid 0 is the plain run's only group.
+    pub fn kv_groups(self) -> Vec<(u64, Vec<u64>)> {
+        if !self.is_sharded() {
+            return vec![(0, (1..=self.nodes).collect())];
+        }
+        (1..=self.groups)
+            .map(|g| {
+                let first = CTRLER_NODES + (g - 1) * self.nodes + 1;
+                (g, (first..first + self.nodes).collect())
+            })
+            .collect()
+    }
+}
+
 /// Durations in TOML as humantime strings ("60s"), for people reading and
 /// editing `config.toml`.
 mod humantime_serde_str {
@@ -324,5 +411,30 @@ mod humantime_serde_str {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text)
             .map_err(|e| serde::de::Error::custom(format!("bad duration {text:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_run_is_one_group_of_every_node() {
+        let plain = Layout::new(5, 0);
+        assert!(!plain.is_sharded());
+        assert_eq!(plain.total(), 5);
+        assert!(plain.ctrler().is_empty());
+        assert_eq!(plain.kv_groups(), vec![(0, vec![1, 2, 3, 4, 5])]);
+    }
+
+    #[test]
+    fn a_sharded_run_puts_the_controller_first_then_each_group() {
+        let sharded = Layout::new(3, 2);
+        assert_eq!(sharded.total(), 9);
+        assert_eq!(sharded.ctrler(), vec![1, 2, 3]);
+        assert_eq!(
+            sharded.kv_groups(),
+            vec![(1, vec![4, 5, 6]), (2, vec![7, 8, 9])]
+        );
     }
 }

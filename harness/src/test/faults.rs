@@ -31,6 +31,9 @@ enum Undo {
     Heal,
     /// Restart or resume these nodes.
     Revive(Vec<NodeId>),
+    /// Nothing to undo (a configuration change stays; the next one may
+    /// reverse it).
+    Nothing,
 }
 
 /// Runs `schedule` (offsets from `epoch`) until it is done or `stop`
@@ -128,6 +131,10 @@ async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<
             let description = format!("pause {how}: {}", list(&nodes));
             (nodes.clone(), description, Undo::Revive(nodes))
         }
+        Fault::Reconfigure { seed } => {
+            let description = cluster.reconfigure(*seed).await;
+            (Vec::new(), description, Undo::Nothing)
+        }
     };
     Ok(Applied {
         id: fault.id,
@@ -143,6 +150,7 @@ async fn undo(applied: &Applied, cluster: &AsyncMutex<Cluster>) -> Result<()> {
     match &applied.undo {
         Undo::Heal => Ok(blocking(|| cluster.network().heal())?),
         Undo::Revive(nodes) => cluster.revive(nodes).await,
+        Undo::Nothing => Ok(()),
     }
 }
 

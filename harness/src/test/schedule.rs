@@ -67,6 +67,13 @@ pub enum Fault {
         /// Whom.
         targets: Targets,
     },
+    /// A shard configuration change, chosen when it starts from the
+    /// configuration of the moment (which depends on earlier changes that
+    /// may have timed out) with this seed: join, leave or move.
+    Reconfigure {
+        /// Seeds the choice.
+        seed: u64,
+    },
 }
 
 /// Which nodes a process fault hits.
@@ -91,6 +98,7 @@ impl Fault {
             Fault::Partition { .. } | Fault::PartitionLeader => "partition",
             Fault::Kill { .. } => "kill",
             Fault::Pause { .. } => "pause",
+            Fault::Reconfigure { .. } => "reconfigure",
         }
     }
 }
@@ -198,6 +206,7 @@ fn draw_fault(kind: FaultKind, ids: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
         FaultKind::PauseLeader => Fault::Pause {
             targets: Targets::Leader,
         },
+        FaultKind::Reconfigure => Fault::Reconfigure { seed: rng.random() },
         FaultKind::None => unreachable!("`none` is filtered out before drawing"),
     }
 }

@@ -111,6 +111,20 @@ impl Cluster {
         Cluster { nodes, _dir: dir }
     }
 
+    /// Makes node `i` reach member `peer` (an id) at `dial` instead of its
+    /// peer address, and name `client` as that member's client address in
+    /// leader hints: for routing a group's links through proxies. Takes
+    /// effect at the node's next start.
+    pub fn route_peer(&mut self, i: usize, peer: u64, dial: &str, client: &str) {
+        let prefix = format!("{peer}=");
+        let spec = self.nodes[i]
+            .args
+            .iter_mut()
+            .find(|a| a.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("node {} has no member {peer}", i + 1));
+        *spec = format!("{peer}={dial}/{client}");
+    }
+
     /// Starts every node that is down and waits until each says `kvd ready`.
     pub async fn start_all(&mut self) {
         for i in 0..self.nodes.len() {
