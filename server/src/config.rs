@@ -33,10 +33,13 @@ const MIN_MAX_FRAME: u64 = 4 * 1024;
 #[command(
     name = "kvd",
     version,
-    about = "A Raft-replicated key/value server (one Raft group)",
+    about = "A Raft-replicated, sharded key/value server (one node of one Raft group)",
     long_about = "kvd runs one node of a Raft group serving linearizable get, put and append \
-                  over the kvd wire protocol (docs/protocol.md), or, with --role ctrler, the \
-                  shard controller (join, leave, move, query). Start one process per member, \
+                  over the kvd wire protocol (docs/protocol.md); with --role ctrler, the \
+                  shard controller (join, leave, move, query); with --group and --ctrlers, a \
+                  replica group of a sharded deployment, which serves the shards the \
+                  controller gives it and migrates shards to and from other groups. Start one \
+                  process per member, \
                   each with its own --id, addresses and --data-dir, and list the other members \
                   with --peer. Every flag may also be given in a TOML file (--config) under its \
                   own name; command-line flags override the file."
@@ -601,6 +604,45 @@ mod tests {
         assert_eq!(c.voters(), vec![1, 2]);
         let err = KvdConfig::from_args(parse(&["--id", "1"])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing("client-addr")), "{err}");
+    }
+
+    #[test]
+    fn a_replica_group_needs_a_gid_and_the_controller_and_only_as_kv() {
+        let base = [
+            "--id",
+            "1",
+            "--client-addr",
+            "a:1",
+            "--peer-addr",
+            "a:2",
+            "--data-dir",
+            "/d",
+        ];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            KvdConfig::from_args(parse(&args))
+        };
+        let c = with(&["--group", "7", "--ctrlers", "c:1,c:2"]).unwrap();
+        let group = c.shard_group.expect("a replica group");
+        assert_eq!(
+            (group.gid, group.ctrlers),
+            (7, vec!["c:1".to_owned(), "c:2".to_owned()])
+        );
+        assert!(with(&[]).unwrap().shard_group.is_none());
+        for bad in [
+            &["--group", "7"][..],
+            &["--ctrlers", "c:1"],
+            &["--group", "0", "--ctrlers", "c:1"],
+            &["--group", "7", "--ctrlers", "c:1,"],
+            &["--group", "7", "--ctrlers", "c:1", "--role", "ctrler"],
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{bad:?}: {err}");
+        }
+        let file: KvdArgs = toml::from_str("group = 3\nctrlers = [\"c:1\"]\n").unwrap();
+        let c = KvdConfig::from_args(merge(file, parse(&base))).unwrap();
+        assert_eq!(c.shard_group.map(|g| g.gid), Some(3));
     }
 
     #[test]
