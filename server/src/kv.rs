@@ -47,6 +47,72 @@ impl Command {
     fn decode(data: &[u8]) -> Result<Command, rmp_serde::decode::Error> {
         rmp_serde::from_slice(data)
     }
+
+    /// The write a client operation asks for, with its bytes of key and
+    /// value (for the frame limit); any other operation is handed back.
+    pub(crate) fn from_op(op: Op) -> Result<(Command, usize), Op> {
+        let command = match op {
+            Op::Put {
+                key,
+                value,
+                client_id,
+                seq,
+            } => Command::Put {
+                key,
+                value,
+                client_id,
+                seq,
+            },
+            Op::Append {
+                key,
+                value,
+                client_id,
+                seq,
+            } => Command::Append {
+                key,
+                value,
+                client_id,
+                seq,
+            },
+            other => return Err(other),
+        };
+        let bytes = command.key().len() + command.value().len();
+        Ok((command, bytes))
+    }
+
+    /// The write's session, `(client_id, seq)`.
+    pub(crate) fn session(&self) -> (ClientId, u64) {
+        match *self {
+            Command::Put { client_id, seq, .. } | Command::Append { client_id, seq, .. } => {
+                (client_id, seq)
+            }
+        }
+    }
+
+    /// The key written.
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            Command::Put { key, .. } | Command::Append { key, .. } => key,
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Command::Put { value, .. } | Command::Append { value, .. } => value,
+        }
+    }
+
+    /// Performs the write on `data`.
+    pub(crate) fn write_to(self, data: &mut BTreeMap<String, String>) {
+        match self {
+            Command::Put { key, value, .. } => {
+                data.insert(key, value);
+            }
+            Command::Append { key, value, .. } => {
+                data.entry(key).or_default().push_str(&value);
+            }
+        }
+    }
 }
 
 /// The key/value map and the session table.
@@ -72,20 +138,12 @@ impl KvStore {
                 };
             }
         };
-        let (Command::Put { client_id, seq, .. } | Command::Append { client_id, seq, .. }) =
-            command;
+        let (client_id, seq) = command.session();
         if self.is_applied(client_id, seq) {
             return Reply::Ok;
         }
         self.sessions.insert(client_id, seq);
-        match command {
-            Command::Put { key, value, .. } => {
-                self.data.insert(key, value);
-            }
-            Command::Append { key, value, .. } => {
-                self.data.entry(key).or_default().push_str(&value);
-            }
-        }
+        command.write_to(&mut self.data);
         Reply::Ok
     }
 
@@ -132,48 +190,14 @@ impl StateMachine for KvStore {
     }
 
     fn admit(op: Op) -> Admission<String> {
-        let (command, payload_bytes) = match op {
-            Op::Get { key } => return Admission::Read(key),
-            Op::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let bytes = key.len() + value.len();
-                let command = Command::Put {
-                    key,
-                    value,
-                    client_id,
-                    seq,
-                };
-                (command, bytes)
-            }
-            Op::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let bytes = key.len() + value.len();
-                let command = Command::Append {
-                    key,
-                    value,
-                    client_id,
-                    seq,
-                };
-                (command, bytes)
-            }
-            other => {
-                return Admission::Refuse(not_served(Self::SERVICE, "get, put, append", &other));
-            }
-        };
-        let (Command::Put { client_id, seq, .. } | Command::Append { client_id, seq, .. }) =
-            command;
-        Admission::Write {
-            entry: command.encode(),
-            session: Some((client_id, seq)),
-            payload_bytes,
+        match Command::from_op(op) {
+            Ok((command, payload_bytes)) => Admission::Write {
+                entry: command.encode(),
+                session: Some(command.session()),
+                payload_bytes,
+            },
+            Err(Op::Get { key }) => Admission::Read(key),
+            Err(other) => Admission::Refuse(not_served(Self::SERVICE, "get, put, append", &other)),
         }
     }
 

@@ -68,6 +68,7 @@ use wire::{
     ShardState, key_to_shard,
 };
 
+use crate::kv;
 use crate::state_machine::{Admission, SnapshotDecodeError, StateMachine, not_served};
 
 /// A replica group's writes as they travel through its Raft log: client
@@ -75,20 +76,8 @@ use crate::state_machine::{Admission, SnapshotDecodeError, StateMachine, not_ser
 /// by another group's `delete_shard`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Command {
-    /// Set `key` to `value`.
-    Put {
-        key: String,
-        value: String,
-        client_id: ClientId,
-        seq: u64,
-    },
-    /// Append `value` to `key`.
-    Append {
-        key: String,
-        value: String,
-        client_id: ClientId,
-        seq: u64,
-    },
+    /// A client's put or append.
+    Write(kv::Command),
     /// Move into `config`, which must be the next configuration.
     Reconfigure { config: ShardConfig },
     /// Install a shard pulled from its previous owner.
@@ -184,18 +173,7 @@ impl ShardGroup {
 
     fn apply_command(&mut self, command: Command) -> Reply {
         match command {
-            Command::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            } => self.write(key, client_id, seq, |slot| *slot = value),
-            Command::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => self.write(key, client_id, seq, |slot| slot.push_str(&value)),
+            Command::Write(write) => self.write(write),
             Command::Reconfigure { config } => self.reconfigure(config),
             Command::Install { data } => self.install(data),
             Command::Delete { shard, config_num } => self.delete(shard, config_num),
@@ -204,17 +182,12 @@ impl ShardGroup {
     }
 
     /// A client write: applied once per session if the shard is served here.
-    fn write(
-        &mut self,
-        key: String,
-        client_id: ClientId,
-        seq: u64,
-        update: impl FnOnce(&mut String),
-    ) -> Reply {
-        let shard_id = Self::shard_of(&key);
+    fn write(&mut self, write: kv::Command) -> Reply {
+        let shard_id = Self::shard_of(write.key());
         let Some(shard) = self.shards.get_mut(&shard_id).filter(|s| s.is_served()) else {
             return self.wrong_group(shard_id);
         };
+        let (client_id, seq) = write.session();
         if shard
             .sessions
             .get(&client_id)
@@ -223,7 +196,7 @@ impl ShardGroup {
             return Reply::Ok;
         }
         shard.sessions.insert(client_id, seq);
-        update(shard.kv.entry(key).or_default());
+        write.write_to(&mut shard.kv);
         Reply::Ok
     }
 
@@ -389,12 +362,13 @@ impl StateMachine for ShardGroup {
     }
 
     fn admit(op: Op) -> Admission<Query> {
-        let (command, payload_bytes) = match op {
-            Op::Get { key } => return Admission::Read(Query::Get(key)),
-            Op::PullShard { shard, config_num } => {
+        let (write, payload_bytes) = match kv::Command::from_op(op) {
+            Ok(write) => write,
+            Err(Op::Get { key }) => return Admission::Read(Query::Get(key)),
+            Err(Op::PullShard { shard, config_num }) => {
                 return Admission::Read(Query::Pull { shard, config_num });
             }
-            Op::DeleteShard { shard, config_num } => {
+            Err(Op::DeleteShard { shard, config_num }) => {
                 let command = Command::Delete { shard, config_num };
                 return Admission::Write {
                     entry: command.encode(),
@@ -402,41 +376,7 @@ impl StateMachine for ShardGroup {
                     payload_bytes: 0,
                 };
             }
-            Op::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let bytes = key.len() + value.len();
-                (
-                    Command::Put {
-                        key,
-                        value,
-                        client_id,
-                        seq,
-                    },
-                    bytes,
-                )
-            }
-            Op::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let bytes = key.len() + value.len();
-                (
-                    Command::Append {
-                        key,
-                        value,
-                        client_id,
-                        seq,
-                    },
-                    bytes,
-                )
-            }
-            other => {
+            Err(other) => {
                 return Admission::Refuse(not_served(
                     Self::SERVICE,
                     "get, put, append, pull_shard, delete_shard",
@@ -447,7 +387,7 @@ impl StateMachine for ShardGroup {
         // Duplicates are found per shard when applied: the shard may move
         // between now and then, and its sessions with it.
         Admission::Write {
-            entry: command.encode(),
+            entry: Command::Write(write).encode(),
             session: None,
             payload_bytes,
         }

@@ -32,23 +32,23 @@ fn reconfigure(g: &mut ShardGroup, c: &ShardConfig) -> Reply {
 }
 
 fn put(g: &mut ShardGroup, key: &str, value: &str, client_id: ClientId, seq: u64) -> Reply {
-    let command = Command::Put {
+    let command = kv::Command::Put {
         key: key.into(),
         value: value.into(),
         client_id,
         seq,
     };
-    apply(g, command)
+    apply(g, Command::Write(command))
 }
 
 fn append(g: &mut ShardGroup, key: &str, value: &str, client_id: ClientId, seq: u64) -> Reply {
-    let command = Command::Append {
+    let command = kv::Command::Append {
         key: key.into(),
         value: value.into(),
         client_id,
         seq,
     };
-    apply(g, command)
+    apply(g, Command::Write(command))
 }
 
 fn get(g: &ShardGroup, key: &str) -> Reply {
