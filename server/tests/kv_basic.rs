@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use support::workload::{self, Journal, Outcome, Workload, own_key};
-use support::{ClusterConfig, TestCluster, check};
+use support::recorded::{Journal, Outcome, Tally};
+use support::workload::{self, Workload, own_key};
+use support::{ClusterConfig, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_reads_back_exactly_what_it_wrote() {
@@ -46,20 +47,10 @@ async fn one_client_reads_back_exactly_what_it_wrote() {
 
 /// Runs `workload` on a healthy cluster and checks everything: the
 /// exactly-once append property per client key and linearizability.
-async fn run_and_check(
-    cluster: &TestCluster,
-    workload: &Workload,
-) -> (Arc<Journal>, workload::Tally) {
+async fn run_and_check(cluster: &TestCluster, workload: &Workload) -> (Arc<Journal>, Tally) {
     let journal = Journal::create(cluster.path());
     let tally = workload::run(cluster.client(), &journal, workload, cluster.config().seed).await;
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(&journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(&journal);
+    workload::check_all(&journal, cluster.client(), workload).await;
     (journal, tally)
 }
 
@@ -91,7 +82,7 @@ async fn many_clients_all_make_progress() {
         let acknowledged = journal
             .appends_to(&own_key(slot))
             .iter()
-            .filter(|(_, o)| *o == Outcome::Ok)
+            .filter(|append| append.outcome == Outcome::Ok)
             .count();
         assert!(acknowledged > 0, "client {slot} never completed an append");
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use client::{ClerkOptions, NodeRole};
 use nemesis::LinkFaults;
-use support::workload::{self, Journal, Workload, own_key};
-use support::{ClusterConfig, TestCluster, UNRELIABLE, check, test_options};
+use support::recorded::Journal;
+use support::workload::{self, Workload};
+use support::{ClusterConfig, TestCluster, UNRELIABLE, test_options};
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,14 +31,7 @@ async fn unreliable_links_neither_lose_nor_duplicate_writes() {
         .sum();
 
     cluster.set_all_link_faults(LinkFaults::HEALTHY);
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(&journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(&journal);
+    workload::check_all(&journal, cluster.client(), &workload).await;
     assert!(tally.ok > 0, "{tally:?}");
     assert!(
         killed > 0,
@@ -147,14 +141,7 @@ async fn random_partitions_under_concurrent_clients_stay_linearizable() {
         workload::run(cluster.client(), &journal, &workload, 23),
         workload::partition_randomly(cluster.network(), until, Duration::from_millis(700), 23),
     );
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(&journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(&journal);
+    workload::check_all(&journal, cluster.client(), &workload).await;
     assert!(partitions > 0);
     assert!(tally.ok > 0, "{tally:?}");
 }

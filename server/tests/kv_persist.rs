@@ -6,21 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::workload::{self, Journal, Tally, Workload, own_key};
-use support::{ClusterConfig, TestCluster, check};
+use support::recorded::{Journal, Tally};
+use support::workload::{self, Workload};
+use support::{ClusterConfig, TestCluster};
 use tokio::time::Instant;
-
-/// Final reads after the faults, then both checks.
-async fn check_run(cluster: &TestCluster, journal: &Journal, workload: &Workload) {
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(journal);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_node_between_rounds_loses_no_acknowledged_write() {
@@ -39,7 +28,7 @@ async fn killing_every_node_between_rounds_loses_no_acknowledged_write() {
         cluster.kill_all().await;
         cluster.restart_all().await;
     }
-    check_run(&cluster, &journal, &workload).await;
+    workload::check_all(&journal, cluster.client(), &workload).await;
     assert!(total.ok > 0);
 }
 
@@ -59,7 +48,7 @@ async fn crashes_and_partitions_during_load_stay_linearizable() {
         workload::crash_randomly(&cluster, until, Duration::from_millis(1000), 33),
     );
     cluster.restart_all().await;
-    check_run(&cluster, &journal, &workload).await;
+    workload::check_all(&journal, cluster.client(), &workload).await;
     assert!(partitions > 0 && crashes > 0);
     assert!(tally.ok > 0, "{tally:?}");
 }

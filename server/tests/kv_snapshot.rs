@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::workload::{self, Journal, Workload, own_key};
-use support::{ClusterConfig, TestCluster, UNRELIABLE, check};
+use support::recorded::Journal;
+use support::workload::{self, Workload};
+use support::{ClusterConfig, TestCluster, UNRELIABLE};
 use tokio::time::Instant;
 
 /// A small threshold so that a few hundred kilobytes of writes snapshot
@@ -88,14 +89,7 @@ async fn snapshots_survive_restarts_of_every_node() {
         cluster.kill_all().await;
         cluster.restart_all().await;
     }
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(&journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(&journal);
+    workload::check_all(&journal, cluster.client(), &workload).await;
     for id in cluster.ids() {
         let status = cluster.status(id).await.unwrap();
         assert!(
@@ -163,14 +157,7 @@ async fn snapshots_with_crashes_partitions_and_lossy_links_stay_linearizable() {
     );
     cluster.set_all_link_faults(nemesis::LinkFaults::HEALTHY);
     cluster.restart_all().await;
-    let finals = journal
-        .final_reads(cluster.client(), &workload.keys())
-        .await;
-    for slot in 0..workload.clients {
-        let key = own_key(slot);
-        check::appends_exactly_once(&journal, &key, finals[&key].as_deref());
-    }
-    check::linearizable(&journal);
+    workload::check_all(&journal, cluster.client(), &workload).await;
     assert!(partitions > 0 && crashes > 0);
     assert!(tally.ok > 0, "{tally:?}");
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use client::GroupId;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use shard_support::journal::{self, Journal, Workload};
+use shard_support::recorded::Journal;
+use shard_support::workload::{self, Workload};
 use shard_support::{FIRST_GID, NSHARDS, Setup, ShardedCluster, shards_of};
 
 const A: u64 = FIRST_GID;
@@ -37,7 +38,7 @@ async fn concurrent_puts_and_configuration_changes_lose_and_duplicate_nothing() 
     };
     let journal = Journal::create(c.path());
     let client = std::sync::Arc::new(c.new_client(OP_DEADLINE));
-    let running = journal::start(&client, &journal, &workload, 41);
+    let running = workload::start(&client, &journal, &workload, 41);
 
     for step in [
         Churn::Join(B),
@@ -57,7 +58,7 @@ async fn concurrent_puts_and_configuration_changes_lose_and_duplicate_nothing() 
 
     let config = c.latest_config().await;
     c.wait_all_settled(&config).await;
-    journal::check_all(&journal, c.client(), &workload).await;
+    workload::check_all(&journal, c.client(), &workload).await;
     assert!(tally.ok > 50, "too little got done to mean much: {tally:?}");
 }
 
@@ -72,7 +73,7 @@ async fn more_concurrent_puts_and_configuration_changes_stay_linearizable() {
     };
     let journal = Journal::create(c.path());
     let client = std::sync::Arc::new(c.new_client(OP_DEADLINE));
-    let running = journal::start(&client, &journal, &workload, 42);
+    let running = workload::start(&client, &journal, &workload, 42);
 
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut changes = 0;
@@ -89,7 +90,7 @@ async fn more_concurrent_puts_and_configuration_changes_stay_linearizable() {
     let config = c.latest_config().await;
     assert!(config.num > changes, "{config:?}");
     c.wait_all_settled(&config).await;
-    journal::check_all(&journal, c.client(), &workload).await;
+    workload::check_all(&journal, c.client(), &workload).await;
     assert!(tally.ok > 50, "too little got done to mean much: {tally:?}");
 }
 
@@ -106,7 +107,7 @@ async fn concurrent_configuration_changes_and_restarts_of_whole_groups_lose_noth
     // Impatient clients: operations caught by a dead group end unknown, and
     // their clients go on with new sessions.
     let client = std::sync::Arc::new(c.new_client(Duration::from_millis(700)));
-    let running = journal::start(&client, &journal, &workload, 43);
+    let running = workload::start(&client, &journal, &workload, 43);
     tokio::time::sleep(PACE).await;
 
     // A group restarts while shards move to a newcomer.
@@ -143,7 +144,7 @@ async fn concurrent_configuration_changes_and_restarts_of_whole_groups_lose_noth
 
     let config = c.latest_config().await;
     c.wait_all_settled(&config).await;
-    journal::check_all(&journal, c.client(), &workload).await;
+    workload::check_all(&journal, c.client(), &workload).await;
     assert!(tally.ok > 50, "too little got done to mean much: {tally:?}");
 }
 

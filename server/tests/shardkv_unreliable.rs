@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use shard_support::journal::{self, Journal, Workload};
+use shard_support::recorded::Journal;
+use shard_support::workload::{self, Workload};
 use shard_support::{Expected, FIRST_GID, GROUP_SIZE, Setup, ShardedCluster, keys_in_every_shard};
 
 const A: u64 = FIRST_GID;
@@ -112,7 +113,7 @@ async fn unreliable_3_concurrent_appends_with_churn_and_crashes_stay_linearizabl
     };
     let journal = Journal::create(c.path());
     let client = Arc::new(c.new_client(Duration::from_secs(5)));
-    let running = journal::start(&client, &journal, &workload, 53);
+    let running = workload::start(&client, &journal, &workload, 53);
 
     let mut rng = ChaCha8Rng::seed_from_u64(53);
     for step in 0..9 {
@@ -142,7 +143,7 @@ async fn unreliable_3_concurrent_appends_with_churn_and_crashes_stay_linearizabl
     c.set_unreliable(false);
     let config = c.latest_config().await;
     c.wait_all_settled(&config).await;
-    journal::check_all(&journal, c.client(), &workload).await;
+    workload::check_all(&journal, c.client(), &workload).await;
     assert!(tally.ok > 30, "too little got done to mean much: {tally:?}");
     eprintln!("the proxies dropped {dropped} connections");
     assert!(

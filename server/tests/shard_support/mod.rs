@@ -1,7 +1,7 @@
 //! Shared by the sharded service suites (`tests/shardkv_*.rs`): a shard
 //! controller group and replica groups of real `kvd` processes, the
 //! controller calls that move shards between them, waits on what each group
-//! reports in its status, and (in [`journal`]) recorded workloads and the
+//! reports in its status, and (in [`workload`]) recorded workloads and the
 //! checks run on them.
 //!
 //! Include it next to `kvd_harness` (`mod kvd_harness; mod shard_support;`).
@@ -15,7 +15,9 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
-pub mod journal;
+#[path = "../recorded/mod.rs"]
+pub mod recorded;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

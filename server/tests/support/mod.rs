@@ -6,7 +6,8 @@
 //! Each test binary includes this module and uses a part of it.
 #![allow(dead_code)]
 
-pub mod check;
+#[path = "../recorded/mod.rs"]
+pub mod recorded;
 pub mod workload;
 
 use std::collections::BTreeMap;

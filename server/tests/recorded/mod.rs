@@ -1,30 +1,65 @@
-//! Recorded workloads for the sharded service, and the checks run on them.
+//! Recorded client operations and the checks run on them, shared by the kv
+//! suite (`support`) and the sharded suite (`shard_support`).
 //!
-//! Every operation of a [`ShardedClerk`] is recorded as an invoke and a
-//! completion (Jepsen's `ok`/`fail`/`info`) in a JSONL history, which the
-//! `checker` crate's kv model then checks for linearizability. A client
-//! whose operation ends `info` retires its process number and its session
-//! and carries on as a new process, as Jepsen requires.
+//! Every operation is recorded as an invoke and a completion (Jepsen's
+//! `ok`/`fail`/`info`) in a JSONL history through `histories::Recorder`,
+//! which the `checker` crate's kv model then checks for linearizability. A
+//! client whose operation ends `info` must retire its process number and its
+//! session and carry on as a new process, as Jepsen requires; the workloads
+//! that drive a [`Journal`] do that.
 //!
-//! Append values are unique bracketed tokens (`[slot.process.n]`), so a
-//! final value can be taken apart again to see that each acknowledged
-//! append landed exactly once, whoever wrote it.
+//! Append values are unique bracketed tokens (`[slot.process.n]`), so a final
+//! value can be taken apart again to see that each acknowledged append
+//! landed exactly once, whoever wrote it ([`appends_exactly_once`]).
+//!
+//! Included by path from both support modules, so each test binary gets one
+//! copy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use checker::{CheckOptions, Verdict, check_with_model};
-use client::{ShardedClerk, ShardedClient};
+use client::{Clerk, ClerkError, ShardedClerk};
 use histories::{ReadOptions, Recorder, read_jsonl_file};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
-use super::{NSHARDS, key_in_shard};
+/// A session that can run the three kv operations: a group's [`Clerk`] or
+/// a [`ShardedClerk`], so one journal records both suites.
+pub trait KvSession {
+    /// Reads `key`.
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<String>, ClerkError>>;
+    /// Overwrites `key`.
+    fn put(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>>;
+    /// Extends `key`.
+    fn append(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>>;
+}
+
+impl KvSession for Clerk {
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<String>, ClerkError>> {
+        Clerk::get(self, key)
+    }
+    fn put(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>> {
+        Clerk::put(self, key, value)
+    }
+    fn append(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>> {
+        Clerk::append(self, key, value)
+    }
+}
+
+impl KvSession for ShardedClerk {
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<String>, ClerkError>> {
+        ShardedClerk::get(self, key)
+    }
+    fn put(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>> {
+        ShardedClerk::put(self, key, value)
+    }
+    fn append(&mut self, key: &str, value: &str) -> impl Future<Output = Result<(), ClerkError>> {
+        ShardedClerk::append(self, key, value)
+    }
+}
 
 /// How an operation ended, as the test knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +72,14 @@ pub enum Outcome {
     Failed,
     /// May or may not have been applied.
     Unknown,
+}
+
+impl Outcome {
+    /// Whether the operation may or may not have taken effect, so that its
+    /// process must retire (Jepsen's `info`).
+    pub fn is_unknown(self) -> bool {
+        matches!(self, Outcome::Unknown | Outcome::Pending)
+    }
 }
 
 /// One kv operation.
@@ -61,14 +104,6 @@ pub struct AppendRecord {
     pub outcome: Outcome,
 }
 
-/// The recorded history plus, per key, every append in invocation order.
-pub struct Journal {
-    recorder: Recorder,
-    path: PathBuf,
-    next_process: AtomicU64,
-    appends: Mutex<BTreeMap<String, Vec<AppendRecord>>>,
-}
-
 /// Counts of a workload's outcomes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
@@ -78,6 +113,32 @@ pub struct Tally {
     pub failed: u64,
     /// Operations with unknown outcome.
     pub unknown: u64,
+}
+
+impl Tally {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.unknown += other.unknown;
+    }
+
+    /// Counts one more operation that ended `outcome`.
+    pub fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Unknown | Outcome::Pending => self.unknown += 1,
+        }
+    }
+}
+
+/// The recorded history plus, per key, every append in invocation order.
+pub struct Journal {
+    recorder: Recorder,
+    path: PathBuf,
+    next_process: AtomicU64,
+    appends: Mutex<BTreeMap<String, Vec<AppendRecord>>>,
 }
 
 impl Journal {
@@ -113,13 +174,13 @@ impl Journal {
             .unwrap_or_default()
     }
 
-    /// Runs `op` with `clerk` as `process` of workload slot `slot`,
+    /// Runs `op` with `session` as `process` of workload slot `slot`,
     /// recording invoke and completion.
     pub async fn perform(
         &self,
         slot: usize,
         process: u64,
-        clerk: &mut ShardedClerk,
+        session: &mut impl KvSession,
         op: &KvOp,
     ) -> Outcome {
         let (f, key, arg) = match op {
@@ -128,7 +189,7 @@ impl Journal {
             KvOp::Append(k, v) => ("append", k, Value::String(v.clone())),
         };
         let key_value = Value::String(key.clone());
-        let record_slot = if let KvOp::Append(_, v) = op {
+        let record_index = if let KvOp::Append(_, v) = op {
             let mut appends = self.appends.lock().expect("not poisoned");
             let list = appends.entry(key.clone()).or_default();
             list.push(AppendRecord {
@@ -144,12 +205,12 @@ impl Journal {
             .invoke(process, f, Some(&key_value), &arg)
             .expect("record invoke");
         let result = match op {
-            KvOp::Get(k) => clerk
+            KvOp::Get(k) => session
                 .get(k)
                 .await
                 .map(|v| v.map_or(Value::Null, Value::String)),
-            KvOp::Put(k, v) => clerk.put(k, v).await.map(|()| arg.clone()),
-            KvOp::Append(k, v) => clerk.append(k, v).await.map(|()| arg.clone()),
+            KvOp::Put(k, v) => session.put(k, v).await.map(|()| arg.clone()),
+            KvOp::Append(k, v) => session.append(k, v).await.map(|()| arg.clone()),
         };
         let outcome = match result {
             Ok(observed) => {
@@ -171,7 +232,7 @@ impl Journal {
                 Outcome::Unknown
             }
         };
-        if let Some(index) = record_slot {
+        if let Some(index) = record_index {
             self.appends
                 .lock()
                 .expect("not poisoned")
@@ -182,22 +243,23 @@ impl Journal {
         outcome
     }
 
-    /// Reads `keys` once each after the faults are over, recording the
-    /// reads; panics if a read does not succeed within the client's deadline.
+    /// Reads `keys` once each with `session` after the faults are over,
+    /// recording the reads as one new process; panics if a read fails (give
+    /// the session the deadline the test can afford).
     pub async fn final_reads(
         &self,
-        client: &ShardedClient,
+        session: &mut impl KvSession,
         keys: &[String],
     ) -> BTreeMap<String, Option<String>> {
         let process = self.new_process();
-        let mut clerk = client.clerk();
+        let started = std::time::Instant::now();
         let mut values = BTreeMap::new();
         for key in keys {
             let key_value = Value::String(key.clone());
             self.recorder
                 .invoke(process, "get", Some(&key_value), &Value::Null)
                 .expect("record");
-            let value = clerk
+            let value = session
                 .get(key)
                 .await
                 .unwrap_or_else(|e| panic!("final read of {key:?} failed: {e}"));
@@ -207,159 +269,79 @@ impl Journal {
                 .expect("record");
             values.insert(key.clone(), value);
         }
+        eprintln!(
+            "final reads of {} keys took {:?}",
+            keys.len(),
+            started.elapsed()
+        );
         values
     }
 }
 
-/// A closed-loop workload of `clients` concurrent sequential clients.
-///
-/// Client `slot` appends to (and reads) its own key, `own_key(slot)`, which
-/// lies in shard `slot % NSHARDS`, so ten clients touch every shard; it also
-/// appends to shared keys everyone appends to, and overwrites and reads
-/// register keys.
-#[derive(Debug, Clone)]
-pub struct Workload {
-    /// Concurrent clients.
-    pub clients: usize,
-    /// Keys every client appends to (0: own keys only).
-    pub shared_keys: usize,
-    /// Keys every client overwrites with put (0: none).
-    pub register_keys: usize,
-}
-
-impl Workload {
-    /// Keys that are only ever appended to.
-    pub fn append_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = (0..self.clients).map(own_key).collect();
-        keys.extend((0..self.shared_keys).map(shared_key));
-        keys
-    }
-
-    /// Every key the workload touches.
-    pub fn keys(&self) -> Vec<String> {
-        let mut keys = self.append_keys();
-        keys.extend((0..self.register_keys).map(register_key));
-        keys
-    }
-}
-
-/// Client `slot`'s own key (in shard `slot % NSHARDS`).
-pub fn own_key(slot: usize) -> String {
-    key_in_shard((slot % NSHARDS as usize) as u32, "own", slot)
-}
-
-/// Shared append key `k`, spread over the shards from the top down.
-pub fn shared_key(k: usize) -> String {
-    key_in_shard(NSHARDS - 1 - (k % NSHARDS as usize) as u32, "shared", k)
-}
-
-/// Register key `k`.
-pub fn register_key(k: usize) -> String {
-    key_in_shard((k * 3 % NSHARDS as usize) as u32, "register", k)
-}
-
-/// A workload running in the background until told to stop.
-pub struct Running {
-    stop: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<Tally>>,
-}
-
-impl Running {
-    /// Tells every client to stop after its current operation and returns
-    /// the totals once all have.
-    pub async fn finish(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut total = Tally::default();
-        for task in self.tasks {
-            let t = task.await.expect("client task panicked");
-            total.ok += t.ok;
-            total.failed += t.failed;
-            total.unknown += t.unknown;
-        }
-        total
-    }
-}
-
-/// Starts `workload` against `client` in the background, recording into
-/// `journal`.
-pub fn start(
-    client: &Arc<ShardedClient>,
-    journal: &Arc<Journal>,
-    workload: &Workload,
-    seed: u64,
-) -> Running {
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = (0..workload.clients)
-        .map(|slot| {
-            let rng = ChaCha8Rng::seed_from_u64(seed ^ ((slot as u64) << 32));
-            tokio::spawn(drive_client(
-                slot,
-                client.clone(),
-                journal.clone(),
-                workload.clone(),
-                stop.clone(),
-                rng,
-            ))
-        })
-        .collect();
-    Running { stop, tasks }
-}
-
-async fn drive_client(
-    slot: usize,
-    client: Arc<ShardedClient>,
+/// One sequential client of a workload: its slot, its current process
+/// number and session, and what its operations came to. An operation of
+/// unknown outcome retires the process and the session.
+pub struct WorkloadClient<S> {
     journal: Arc<Journal>,
-    workload: Workload,
-    stop: Arc<AtomicBool>,
-    mut rng: ChaCha8Rng,
-) -> Tally {
-    let own = own_key(slot);
-    let mut process = journal.new_process();
-    let mut clerk = client.clerk();
-    let mut tally = Tally::default();
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let token = format!("[{slot}.{process}.{n}]");
-        let roll = rng.random_range(0..100);
-        let op = if roll < 50 || (workload.shared_keys == 0 && workload.register_keys == 0) {
-            if roll < 80 {
-                KvOp::Append(own.clone(), token)
-            } else {
-                KvOp::Get(own.clone())
-            }
-        } else if roll < 65 && workload.shared_keys > 0 {
-            KvOp::Append(shared_key(rng.random_range(0..workload.shared_keys)), token)
-        } else if roll < 80 && workload.register_keys > 0 {
-            KvOp::Put(
-                register_key(rng.random_range(0..workload.register_keys)),
-                token,
-            )
-        } else if roll < 90 && workload.register_keys > 0 {
-            KvOp::Get(register_key(rng.random_range(0..workload.register_keys)))
-        } else {
-            KvOp::Get(own.clone())
-        };
-        match journal.perform(slot, process, &mut clerk, &op).await {
-            Outcome::Ok => tally.ok += 1,
-            Outcome::Failed => tally.failed += 1,
-            Outcome::Unknown | Outcome::Pending => {
-                tally.unknown += 1;
-                process = journal.new_process();
-                clerk = client.clerk();
-            }
-        }
-    }
-    tally
+    slot: usize,
+    process: u64,
+    session: S,
+    values: u64,
+    tally: Tally,
 }
 
-/// The append property, for keys any number of clients append to: the
-/// final value is a sequence of tokens that were each appended to this key,
-/// none twice; every acknowledged append is among them; no failed one is;
-/// and each client's acknowledged appends appear in the order it made them.
+impl<S: KvSession> WorkloadClient<S> {
+    /// Client `slot` of a workload recorded in `journal`, with a fresh
+    /// process number.
+    pub fn new(journal: Arc<Journal>, slot: usize, session: S) -> WorkloadClient<S> {
+        let process = journal.new_process();
+        WorkloadClient {
+            journal,
+            slot,
+            process,
+            session,
+            values: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// A value no other operation of the workload writes, `[slot.process.n]`:
+    /// bracketed, so appends can be taken apart again.
+    pub fn next_value(&mut self) -> String {
+        self.values += 1;
+        format!("[{}.{}.{}]", self.slot, self.process, self.values)
+    }
+
+    /// Performs `op`, recording it; after an unknown outcome carries on as
+    /// a new process with `new_session()`.
+    pub async fn perform(&mut self, op: &KvOp, new_session: impl FnOnce() -> S) {
+        let outcome = self
+            .journal
+            .perform(self.slot, self.process, &mut self.session, op)
+            .await;
+        self.tally.count(outcome);
+        if outcome.is_unknown() {
+            self.process = self.journal.new_process();
+            self.session = new_session();
+        }
+    }
+
+    /// What this client's operations came to so far.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+}
+
+/// The append property, for keys any number of sequential clients append
+/// bracketed tokens to: the final value is a sequence of tokens that were
+/// each appended to this key, none twice; every acknowledged append is among
+/// them; no failed one is; and each client's acknowledged appends appear in
+/// the order it made them (an append of unknown outcome may be missing, but
+/// never lands before something its client had acknowledged earlier).
 pub fn appends_exactly_once(journal: &Journal, key: &str, final_value: Option<&str>) {
     let appends = journal.appends_to(key);
     let value = final_value.unwrap_or("");
+    // Position in `appends` of each token found, in final-value order.
     let mut found: Vec<usize> = Vec::new();
     let mut rest = value;
     while !rest.is_empty() {
@@ -456,15 +438,4 @@ pub fn linearizable(journal: &Journal) {
             operations.len()
         ),
     }
-}
-
-/// Runs the whole check on a finished workload: final reads of every key
-/// (through `client`), the append property on every append key, and
-/// linearizability of the history.
-pub async fn check_all(journal: &Journal, client: &ShardedClient, workload: &Workload) {
-    let finals = journal.final_reads(client, &workload.keys()).await;
-    for key in workload.append_keys() {
-        appends_exactly_once(journal, &key, finals[&key].as_deref());
-    }
-    linearizable(journal);
 }
