@@ -265,6 +265,7 @@ impl ClusterClient {
         let mut attempts: u32 = 0;
         let mut failures_since_pause = 0;
         let mut maybe_applied = false;
+        let mut last_error: Option<AttemptError> = None;
         loop {
             let timeout = match deadline {
                 Some(d) => options
@@ -272,6 +273,11 @@ impl ClusterClient {
                     .min(d.saturating_duration_since(Instant::now())),
                 None => options.request_timeout,
             };
+            // A retry with no time left would send the request and abandon
+            // it at once, turning a clean refusal into an unknown outcome.
+            if let (true, Some(last)) = (timeout.is_zero(), last_error.take()) {
+                return Err(give_up(kind, attempts, started, maybe_applied, last));
+            }
             attempts += 1;
             let error = match self.attempt(target, op.clone(), timeout).await.map(extract) {
                 Ok(Ok(value)) => {
@@ -283,29 +289,11 @@ impl ClusterClient {
             };
             tracing::debug!(op = kind, attempt = attempts, %error, "attempt failed");
             maybe_applied |= !error.is_definite();
-            let give_up = |last: AttemptError| {
-                let (attempts, elapsed) = (attempts, started.elapsed());
-                if maybe_applied {
-                    ClerkError::Unknown {
-                        op: kind,
-                        attempts,
-                        elapsed,
-                        last,
-                    }
-                } else {
-                    ClerkError::NotApplied {
-                        op: kind,
-                        attempts,
-                        elapsed,
-                        last,
-                    }
-                }
-            };
             if !error.is_retryable()
                 || deadline.is_some_and(|d| Instant::now() >= d)
                 || max_attempts.is_some_and(|m| attempts as usize >= m)
             {
-                return Err(give_up(error));
+                return Err(give_up(kind, attempts, started, maybe_applied, error));
             }
             let hinted = match &error {
                 AttemptError::WrongLeader {
@@ -323,9 +311,37 @@ impl ClusterClient {
                 }
                 tokio::time::sleep(pause).await;
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(give_up(error));
+                    return Err(give_up(kind, attempts, started, maybe_applied, error));
                 }
             }
+            last_error = Some(error);
+        }
+    }
+}
+
+/// The error of a call that gives up after `attempts`, the last of which
+/// failed with `last`: unknown if any attempt might have applied it.
+fn give_up(
+    op: &'static str,
+    attempts: u32,
+    started: Instant,
+    maybe_applied: bool,
+    last: AttemptError,
+) -> ClerkError {
+    let elapsed = started.elapsed();
+    if maybe_applied {
+        ClerkError::Unknown {
+            op,
+            attempts,
+            elapsed,
+            last,
+        }
+    } else {
+        ClerkError::NotApplied {
+            op,
+            attempts,
+            elapsed,
+            last,
         }
     }
 }

@@ -397,8 +397,14 @@ impl ShardedClerk {
                 stale_since = Some(Instant::now());
                 continue;
             };
+            // A visit with no time left would send the request and abandon it
+            // at once, turning a clean refusal into an unknown outcome.
+            let budget = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if budget == Some(Duration::ZERO) {
+                return Err(tally.finish(kind, shard, started.elapsed()));
+            }
             let options = ClerkOptions {
-                overall_deadline: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                overall_deadline: budget,
                 ..self.options.clone()
             };
             let failure = match group
@@ -527,10 +533,13 @@ impl Tally {
         self.last = Some(error);
     }
 
-    /// Records a failed controller query: the operation itself was not sent.
+    /// Records a failed controller query: the operation itself was not
+    /// sent. What a group answered, if one did, stays the error to report:
+    /// it says why the operation failed, while a query the deadline cut
+    /// short says only that time ran out.
     fn note_refresh_failure(&mut self, failure: ClerkError) {
-        if let Some(last) = failure.last_attempt() {
-            self.last = Some(last.clone());
+        if self.last.is_none() {
+            self.last = failure.last_attempt().cloned();
         }
     }
 

@@ -305,16 +305,27 @@ async fn a_write_only_ever_refused_gives_up_as_not_applied() {
     let fake = Fake::start(1, Duration::ZERO).await;
     fake.publish(1, [1; 10]);
     fake.serve(1, 1, &[]);
-    let mut clerk = fake.client(Some(300)).clerk();
-    let error = clerk.append(KEY, "v").await.unwrap_err();
+    // Pauses longer than the deadline: after the first refusal the clerk
+    // waits out the deadline, so no attempt is ever cut short by it (which
+    // would rightly make the outcome unknown), however slow the machine.
+    let options = ClerkOptions {
+        backoff_initial: Duration::from_secs(5),
+        backoff_max: Duration::from_secs(5),
+        ..options(Some(500))
+    };
+    let client = ShardedClient::new([fake.ctrler.clone()], options).unwrap();
+    let error = client.clerk().append(KEY, "v").await.unwrap_err();
     assert!(error.is_definite(), "{error}");
-    assert!(matches!(
-        error,
-        ClerkError::NotApplied {
-            last: AttemptError::WrongGroup { .. },
-            ..
-        }
-    ));
+    assert!(
+        matches!(
+            error,
+            ClerkError::NotApplied {
+                last: AttemptError::WrongGroup { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
