@@ -38,6 +38,8 @@ pub struct Node {
     pub peer_addr: String,
     pub data_dir: PathBuf,
     args: Vec<String>,
+    /// The network namespace the node runs in, if any.
+    netns: Option<String>,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -75,8 +77,33 @@ impl Cluster {
     /// Plans `n` nodes (ids 1..=n) that know each other; `extra` flags go to
     /// every node. Nothing is started yet.
     pub fn new(n: usize, extra: &[&str]) -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
         let addrs: Vec<(String, String)> = (0..n).map(|_| (free_addr(), free_addr())).collect();
+        Cluster::with_addrs(addrs, extra)
+    }
+
+    /// Plans one node (ids 1..) in each namespace of `net`, listening on
+    /// its namespace's address, so that partitions are iptables rules
+    /// between real interfaces. Nothing is started yet.
+    pub fn in_netns(net: &nemesis::NetnsNetwork, extra: &[&str]) -> Cluster {
+        let nodes = net.nodes();
+        let addrs = nodes
+            .iter()
+            .map(|&id| {
+                let ip = net.node_ip(id).expect("a node of the network");
+                (format!("{ip}:7000"), format!("{ip}:7001"))
+            })
+            .collect();
+        let mut cluster = Cluster::with_addrs(addrs, extra);
+        for (node, &id) in cluster.nodes.iter_mut().zip(&nodes) {
+            assert_eq!(node.id, id, "namespace nodes are numbered from 1");
+            node.netns = net.namespace(id).map(str::to_string);
+        }
+        cluster
+    }
+
+    fn with_addrs(addrs: Vec<(String, String)>, extra: &[&str]) -> Cluster {
+        let n = addrs.len();
+        let dir = tempfile::tempdir().expect("temp dir");
         let mut nodes = Vec::new();
         for i in 0..n {
             let id = i as u64 + 1;
@@ -104,6 +131,7 @@ impl Cluster {
                 peer_addr: addrs[i].1.clone(),
                 data_dir,
                 args,
+                netns: None,
                 child: None,
                 log: Arc::new(Mutex::new(Vec::new())),
             });
@@ -147,7 +175,17 @@ impl Cluster {
     pub fn spawn(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {} is already running", node.id);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kvd"))
+        let kvd = env!("CARGO_BIN_EXE_kvd");
+        // `ip netns exec` execs kvd in place, so the pid is kvd's own.
+        let mut command = match &node.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, kvd]);
+                c
+            }
+            None => Command::new(kvd),
+        };
+        let mut child = command
             .args(&node.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
