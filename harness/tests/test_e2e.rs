@@ -48,8 +48,9 @@ fn explain(output: &Output) -> String {
 }
 
 /// A short run under `nemesis` on `net`, which must come back valid with
-/// faults really injected.
-fn assert_valid_run(net: &str, nemesis: &str, seed: &str) -> PathBuf {
+/// faults really injected. Returns the run directory and the store that
+/// holds it (deleted when dropped).
+fn assert_valid_run(net: &str, nemesis: &str, seed: &str) -> (PathBuf, tempfile::TempDir) {
     let store = tempfile::tempdir().unwrap();
     let (output, run_dir, results) = run_test(
         store.path(),
@@ -75,9 +76,7 @@ fn assert_valid_run(net: &str, nemesis: &str, seed: &str) -> PathBuf {
     assert_eq!(starts, ends, "every fault was repaired:\n{nemesis_log}");
     assert!(run_dir.join("report.html").is_file());
     assert!(run_dir.join("nodes/1/kvd.log").is_file());
-    // Keep the store alive until here.
-    drop(store);
-    run_dir
+    (run_dir, store)
 }
 
 #[test]
@@ -104,6 +103,32 @@ fn kills_and_restarts_stay_linearizable() {
 #[test]
 fn pauses_stay_linearizable() {
     assert_valid_run("proxy", "pause", "104");
+}
+
+#[test]
+fn overlapping_partitions_and_kills_stay_linearizable() {
+    let (run_dir, _store) = assert_valid_run("proxy", "partition,kill --nemesis-overlap", "105");
+    // Some fault must have started while one of another family was in
+    // force, or nothing was composed.
+    let nemesis_log = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
+    let mut in_force: Vec<(u64, String)> = Vec::new();
+    let mut composed = 0;
+    for line in nemesis_log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = event["id"].as_u64().unwrap();
+        let family = event["fault"].as_str().unwrap().to_string();
+        if event["type"] == "start" {
+            assert!(
+                in_force.iter().all(|(_, f)| *f != family),
+                "two {family} faults at once:\n{nemesis_log}"
+            );
+            composed += usize::from(!in_force.is_empty());
+            in_force.push((id, family));
+        } else {
+            in_force.retain(|(i, _)| *i != id);
+        }
+    }
+    assert!(composed > 0, "no faults overlapped:\n{nemesis_log}");
 }
 
 #[test]
@@ -241,6 +266,10 @@ fn bad_flags_are_refused_with_a_reason() {
             "--groups 2",
         ),
         (vec!["test", "--groups", "9"], "--groups"),
+        (
+            vec!["test", "--nemesis", "kill,pause", "--nemesis-overlap"],
+            "--nemesis-overlap",
+        ),
         (vec!["replay", "/nonexistent/run"], "config.toml"),
     ] {
         let output = faultline(&args);

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::schedule::Schedule;
+use super::schedule::{Lane, Schedule};
 
 /// Flags of `faultline test`.
 #[derive(clap::Args, Debug, Clone)]
@@ -53,6 +53,11 @@ pub struct TestArgs {
     /// stretch before the next.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub nemesis_interval: Duration,
+    /// Compose the faults, as Jepsen composes nemeses: network faults,
+    /// process faults (kill, pause) and reconfigurations each run their own
+    /// cycle, so faults of different families may be in force at once.
+    #[arg(long)]
+    pub nemesis_overlap: bool,
     /// Seed for the workload, the nemesis schedule and the servers; random
     /// (and printed) when absent.
     #[arg(long)]
@@ -234,6 +239,9 @@ pub struct TestConfig {
     /// Nemesis cycle length.
     #[serde(with = "humantime_serde_str")]
     pub nemesis_interval: Duration,
+    /// Whether fault families ran their own, overlapping cycles.
+    #[serde(default)]
+    pub nemesis_overlap: bool,
     /// Network backend.
     pub net: NetBackend,
     /// Server executable (absent: the harness itself, `faultline kvd`).
@@ -298,9 +306,28 @@ impl TestArgs {
                 "--nemesis reconfigure needs a sharded deployment of at least two groups (--groups 2 or more)"
             );
         }
+        if self.nemesis_overlap {
+            let mut lanes: Vec<Lane> = nemesis.iter().filter_map(|&k| Lane::of_kind(k)).collect();
+            lanes.dedup();
+            if lanes.len() < 2 {
+                bail!(
+                    "--nemesis-overlap needs faults of two families or more (partitions; kill or pause; reconfigure), got --nemesis {}",
+                    nemesis
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+        }
         let name = self.name.clone().unwrap_or_else(|| {
             let faults: Vec<&str> = nemesis.iter().map(|k| k.name()).collect();
-            format!("{}-{}", self.workload.name(), faults.join("+"))
+            let composed = if self.nemesis_overlap {
+                "-overlapping"
+            } else {
+                ""
+            };
+            format!("{}-{}{composed}", self.workload.name(), faults.join("+"))
         });
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             bail!("--name {name:?} must be a plain folder name");
@@ -311,6 +338,7 @@ impl TestArgs {
             &nemesis,
             self.time_limit,
             self.nemesis_interval,
+            self.nemesis_overlap,
         );
         Ok(TestConfig {
             name,
@@ -324,6 +352,7 @@ impl TestArgs {
             keys: self.keys,
             nemesis,
             nemesis_interval: self.nemesis_interval,
+            nemesis_overlap: self.nemesis_overlap,
             net,
             server_bin: self.server_bin.clone(),
             server_args: self.server_args.clone(),

@@ -1,5 +1,10 @@
 //! Executes the nemesis schedule against the cluster, recording every
 //! fault's start and end in `nemesis.jsonl`.
+//!
+//! Each [`Lane`] of the schedule runs as its own sequence, all lanes at
+//! once: a lane's faults never overlap (the schedule guarantees it), so
+//! each undo restores exactly what its fault broke, while faults of other
+//! lanes may be in force around it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +15,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::time::Instant;
 
 use super::cluster::Cluster;
-use super::schedule::{Fault, Schedule, ScheduledFault, Targets, grudge_of};
+use super::schedule::{Fault, Lane, Schedule, ScheduledFault, Targets, grudge_of};
 use super::store::NemesisLog;
 
 /// Faults in force now, by id → description (for the progress line).
@@ -46,14 +51,41 @@ pub async fn run(
     log: Arc<NemesisLog>,
     epoch: Instant,
     active: ActiveFaults,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let lane = |lane: Lane| -> Vec<ScheduledFault> {
+        schedule
+            .faults
+            .iter()
+            .filter(|f| f.fault.lane() == lane)
+            .cloned()
+            .collect()
+    };
+    let [network, process, reconfigure] = Lane::ALL.map(lane);
+    let lane_task = |faults| run_lane(faults, &cluster, &log, epoch, &active, stop.clone());
+    tokio::try_join!(
+        lane_task(network),
+        lane_task(process),
+        lane_task(reconfigure)
+    )?;
+    Ok(())
+}
+
+/// Runs one lane's faults, one after the other.
+async fn run_lane(
+    faults: Vec<ScheduledFault>,
+    cluster: &AsyncMutex<Cluster>,
+    log: &NemesisLog,
+    epoch: Instant,
+    active: &ActiveFaults,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    for fault in schedule.faults {
+    for fault in faults {
         let start = epoch + std::time::Duration::from_millis(fault.start_ms);
         if wait_until(start, &mut stop).await {
             return Ok(());
         }
-        let applied = apply(&fault, &cluster).await?;
+        let applied = apply(&fault, cluster).await?;
         log.record(
             "start",
             applied.family,
@@ -67,7 +99,7 @@ pub async fn run(
             .insert(applied.id, applied.description.clone());
         let end = epoch + std::time::Duration::from_millis(fault.end_ms);
         wait_until(end, &mut stop).await;
-        let result = undo(&applied, &cluster).await;
+        let result = undo(&applied, cluster).await;
         active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
