@@ -72,6 +72,7 @@ mod cluster;
 mod conn;
 mod ctrler_clerk;
 mod error;
+pub mod load;
 mod options;
 mod session;
 mod sharded;

@@ -7,13 +7,17 @@
 //! - `replay`: re-run a stored run's configuration, seed and fault schedule.
 //! - `check` ([`check`]): re-check a stored run or an imported history.
 //! - `model` ([`model`]): model-check the Raft core with stateright.
+//! - `bench` ([`bench`](mod@bench)): measure kvd's throughput and latency against etcd's reference figures.
+//! - `serve` ([`serve`]): browse the run store over HTTP.
 //! - `kvd` ([`kvd`], hidden): this binary acting as a server node, so `test` needs nothing else built.
 
+mod bench;
 mod check;
 mod junit;
 mod kvd;
 mod model;
 mod report;
+mod serve;
 mod test;
 
 use std::process::ExitCode;
@@ -40,6 +44,10 @@ enum Command {
     /// Model-check a protocol with stateright.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Measure a fresh kvd cluster's throughput and latency over client counts, beside etcd's.
+    Bench(bench::BenchArgs),
+    /// Browse the run store in a web browser: every run with its verdict, report and files.
+    Serve(serve::ServeArgs),
     /// Run as a kvd server node (used by `faultline test`; takes kvd's flags).
     #[command(hide = true)]
     Kvd(server::KvdArgs),
@@ -69,6 +77,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => test::replay(&args.store_dir, args.store.as_deref()),
         Command::Check(args) => check::run(args),
         Command::Model(cmd) => model::run(cmd),
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Kvd(args) => Ok(kvd::run(args)),
     };
     match outcome {

@@ -105,7 +105,7 @@ pub fn replay(store_dir: &Path, store_root: Option<&Path>) -> Result<ExitCode> {
 }
 
 /// The runtime a run's clients, nemesis and cluster control share.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("faultline")

@@ -17,12 +17,12 @@
 //! never a missing report. Every chart is bounded in size by its pixels, not
 //! by the length of the run.
 
-mod chart;
+pub(crate) mod chart;
 mod faults;
 mod html;
 mod latency;
 mod load;
-mod results;
+pub(crate) mod results;
 mod throughput;
 mod timeline;
 
@@ -59,7 +59,7 @@ pub fn write_report(store_dir: &Path) -> Result<PathBuf> {
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never
 /// sees half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

@@ -1,16 +1,18 @@
 //! The cluster under test: real kvd processes on a network the nemesis can
 //! cut, and the process faults (kill, pause, restart) the nemesis applies.
+//! `faultline bench` starts the same cluster with its peers wired directly
+//! ([`Wiring::Direct`]), so there is one launcher.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use client::{ClerkOptions, ClusterClient, CtrlerClerk};
 use nemesis::netns::NetnsNetwork;
-use nemesis::{ManagedProcess, Network, NetworkFaults, NodeId, ProcessSpec};
+use nemesis::{Grudge, ManagedProcess, NetFaultError, Network, NetworkFaults, NodeId, ProcessSpec};
 use rand::rngs::ChaCha8Rng;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
@@ -28,10 +30,76 @@ const RECONFIGURE_PATIENCE: Duration = Duration::from_secs(5);
 /// How long a stopping node gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// What a cluster is made of, whatever it is started for (a test, a
+/// benchmark): the layout, the seed the servers derive theirs from, how
+/// their peer links are wired and which server executable runs.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Which nodes form which Raft group.
+    pub layout: Layout,
+    /// Node `id` runs with seed `seed * 31 + id`.
+    pub seed: u64,
+    /// How the nodes reach each other.
+    pub wiring: Wiring,
+    /// Server executable (absent: this binary, `faultline kvd`).
+    pub server_bin: Option<PathBuf>,
+    /// Extra arguments for every server.
+    pub server_args: Vec<String>,
+}
+
+impl ClusterSpec {
+    /// The cluster a test run starts.
+    pub fn of_test(config: &TestConfig) -> ClusterSpec {
+        ClusterSpec {
+            layout: Layout::of(config),
+            seed: config.seed,
+            wiring: Wiring::Faultable(config.net),
+            server_bin: config.server_bin.clone(),
+            server_args: config.server_args.clone(),
+        }
+    }
+}
+
+/// How the nodes' peer links are wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wiring {
+    /// Through a network the nemesis can cut.
+    Faultable(NetBackend),
+    /// Straight to each other on loopback, as a deployment would be: nothing
+    /// in the way to measure, nothing to cut (benchmarks).
+    Direct,
+}
+
 /// Where the nodes' traffic flows.
 enum Net {
     Proxy(Network),
     Netns(NetnsNetwork),
+    Direct(DirectLinks),
+}
+
+/// The network of a directly wired cluster: always whole, and it says so
+/// when asked to partition.
+struct DirectLinks;
+
+impl NetworkFaults for DirectLinks {
+    fn backend(&self) -> &'static str {
+        "direct"
+    }
+
+    fn apply_grudge(&self, grudge: &Grudge) -> Result<(), NetFaultError> {
+        if grudge.values().all(|dropped| dropped.is_empty()) {
+            return Ok(());
+        }
+        Err(NetFaultError::Command {
+            command: "partition".to_string(),
+            detail: "this cluster's peers are wired directly, so its links cannot be cut"
+                .to_string(),
+        })
+    }
+
+    fn heal(&self) -> Result<(), NetFaultError> {
+        Ok(())
+    }
 }
 
 /// What the nemesis did to a node's process.
@@ -109,17 +177,39 @@ impl Cluster {
     /// is ready. A sharded deployment is then configured: every replica
     /// group joins the controller.
     pub async fn start(config: &TestConfig, nodes_dir: &Path) -> Result<Cluster> {
-        let layout = Layout::of(config);
+        Cluster::launch(&ClusterSpec::of_test(config), nodes_dir).await
+    }
+
+    /// Starts the cluster of `spec`, as [`Cluster::start`] does a test's.
+    pub async fn launch(spec: &ClusterSpec, nodes_dir: &Path) -> Result<Cluster> {
+        let layout = spec.layout;
         let ids: Vec<NodeId> = (1..=layout.total()).collect();
-        let (net, client_addrs, peer_listen, dial) = match config.net {
-            NetBackend::Proxy => {
+        let (net, client_addrs, peer_listen, dial) = match spec.wiring {
+            Wiring::Direct => {
                 let mut client_addrs = BTreeMap::new();
                 let mut peer_listen = BTreeMap::new();
                 for &id in &ids {
                     client_addrs.insert(id, free_loopback_addr()?);
                     peer_listen.insert(id, free_loopback_addr()?);
                 }
-                let network = Network::start(&peer_listen, config.seed)
+                let mut dial = BTreeMap::new();
+                for &from in &ids {
+                    for &to in &ids {
+                        if from != to {
+                            dial.insert((from, to), peer_listen[&to]);
+                        }
+                    }
+                }
+                (Net::Direct(DirectLinks), client_addrs, peer_listen, dial)
+            }
+            Wiring::Faultable(NetBackend::Proxy) => {
+                let mut client_addrs = BTreeMap::new();
+                let mut peer_listen = BTreeMap::new();
+                for &id in &ids {
+                    client_addrs.insert(id, free_loopback_addr()?);
+                    peer_listen.insert(id, free_loopback_addr()?);
+                }
+                let network = Network::start(&peer_listen, spec.seed)
                     .await
                     .context("cannot start the peer-link proxies")?;
                 let mut dial = BTreeMap::new();
@@ -132,7 +222,7 @@ impl Cluster {
                 }
                 (Net::Proxy(network), client_addrs, peer_listen, dial)
             }
-            NetBackend::Netns => {
+            Wiring::Faultable(NetBackend::Netns) => {
                 let network = tokio::task::block_in_place(|| NetnsNetwork::create(&ids))
                     .context("cannot build the network namespaces (try --net proxy)")?;
                 let mut client_addrs = BTreeMap::new();
@@ -164,7 +254,7 @@ impl Cluster {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let mut args: Vec<OsString> = Vec::new();
-            let program = match &config.server_bin {
+            let program = match &spec.server_bin {
                 Some(bin) => bin.clone(),
                 None => {
                     args.push("kvd".into());
@@ -195,10 +285,10 @@ impl Cluster {
             flag(
                 &mut args,
                 "seed",
-                config.seed.wrapping_mul(31).wrapping_add(id).to_string(),
+                spec.seed.wrapping_mul(31).wrapping_add(id).to_string(),
             );
             args.extend(group.flags.iter().map(OsString::from));
-            args.extend(config.server_args.iter().map(OsString::from));
+            args.extend(spec.server_args.iter().map(OsString::from));
             let mut spec = ProcessSpec::new(program, args, dir.join("kvd.log"));
             spec.ready_timeout = READY_TIMEOUT;
             if let Net::Netns(network) = &net {
@@ -384,6 +474,7 @@ impl Cluster {
         match &self.net {
             Net::Proxy(n) => n,
             Net::Netns(n) => n,
+            Net::Direct(n) => n,
         }
     }
 

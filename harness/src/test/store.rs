@@ -20,11 +20,7 @@ use crate::check::Checked;
 
 /// Creates a fresh run directory for `config` under `root`.
 pub fn create_run_dir(root: &Path, config: &TestConfig) -> Result<PathBuf> {
-    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
+    let stamp = run_stamp();
     let base = root.join(&config.name);
     let mut dir = base.join(format!("{stamp}-{}", config.seed));
     // Two runs of one seed within a second (e.g. --test-count with a
@@ -36,6 +32,16 @@ pub fn create_run_dir(root: &Path, config: &TestConfig) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
+}
+
+/// Now as `YYYYmmddTHHMMSSZ`: run directory names start with it, so they
+/// sort by time.
+pub fn run_stamp() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
 }
 
 /// Points `<root>/<test>/latest` and `<root>/latest` at `run_dir`.
@@ -51,7 +57,7 @@ pub fn update_latest(root: &Path, run_dir: &Path) -> Result<()> {
 
 /// Makes `link` point at `target` (relative), replacing any old link
 /// atomically so a reader never finds it missing.
-fn replace_symlink(link: &Path, target: &Path) -> Result<()> {
+pub fn replace_symlink(link: &Path, target: &Path) -> Result<()> {
     let tmp = link.with_extension(format!("tmp{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)
