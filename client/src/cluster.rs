@@ -276,7 +276,13 @@ impl ClusterClient {
             // A retry with no time left would send the request and abandon
             // it at once, turning a clean refusal into an unknown outcome.
             if let (true, Some(last)) = (timeout.is_zero(), last_error.take()) {
-                return Err(give_up(kind, attempts, started, maybe_applied, last));
+                return Err(ClerkError::gave_up(
+                    kind,
+                    attempts,
+                    started.elapsed(),
+                    maybe_applied,
+                    last,
+                ));
             }
             attempts += 1;
             let error = match self.attempt(target, op.clone(), timeout).await.map(extract) {
@@ -293,7 +299,13 @@ impl ClusterClient {
                 || deadline.is_some_and(|d| Instant::now() >= d)
                 || max_attempts.is_some_and(|m| attempts as usize >= m)
             {
-                return Err(give_up(kind, attempts, started, maybe_applied, error));
+                return Err(ClerkError::gave_up(
+                    kind,
+                    attempts,
+                    started.elapsed(),
+                    maybe_applied,
+                    error,
+                ));
             }
             let hinted = match &error {
                 AttemptError::WrongLeader {
@@ -311,37 +323,16 @@ impl ClusterClient {
                 }
                 tokio::time::sleep(pause).await;
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(give_up(kind, attempts, started, maybe_applied, error));
+                    return Err(ClerkError::gave_up(
+                        kind,
+                        attempts,
+                        started.elapsed(),
+                        maybe_applied,
+                        error,
+                    ));
                 }
             }
             last_error = Some(error);
-        }
-    }
-}
-
-/// The error of a call that gives up after `attempts`, the last of which
-/// failed with `last`: unknown if any attempt might have applied it.
-fn give_up(
-    op: &'static str,
-    attempts: u32,
-    started: Instant,
-    maybe_applied: bool,
-    last: AttemptError,
-) -> ClerkError {
-    let elapsed = started.elapsed();
-    if maybe_applied {
-        ClerkError::Unknown {
-            op,
-            attempts,
-            elapsed,
-            last,
-        }
-    } else {
-        ClerkError::NotApplied {
-            op,
-            attempts,
-            elapsed,
-            last,
         }
     }
 }

@@ -241,6 +241,33 @@ pub enum ClerkError {
 }
 
 impl ClerkError {
+    /// The error of a call that gives up after `attempts` in `elapsed`, the
+    /// last failing with `last`: [`ClerkError::Unknown`] if any attempt
+    /// might have applied the operation, else [`ClerkError::NotApplied`].
+    pub(crate) fn gave_up(
+        op: &'static str,
+        attempts: u32,
+        elapsed: std::time::Duration,
+        maybe_applied: bool,
+        last: AttemptError,
+    ) -> ClerkError {
+        if maybe_applied {
+            ClerkError::Unknown {
+                op,
+                attempts,
+                elapsed,
+                last,
+            }
+        } else {
+            ClerkError::NotApplied {
+                op,
+                attempts,
+                elapsed,
+                last,
+            }
+        }
+    }
+
     /// Whether the operation certainly did not take effect (record `fail`);
     /// `false` means its outcome is unknown (record `info`).
     pub fn is_definite(&self) -> bool {

@@ -549,22 +549,7 @@ impl Tally {
             shard,
             config_num: 0,
         });
-        let attempts = self.attempts;
-        if self.maybe_applied {
-            ClerkError::Unknown {
-                op,
-                attempts,
-                elapsed,
-                last,
-            }
-        } else {
-            ClerkError::NotApplied {
-                op,
-                attempts,
-                elapsed,
-                last,
-            }
-        }
+        ClerkError::gave_up(op, self.attempts, elapsed, self.maybe_applied, last)
     }
 }
 
