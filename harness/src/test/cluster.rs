@@ -378,69 +378,17 @@ impl Cluster {
             .collect()
     }
 
-    /// Makes one seeded configuration change through the controller,
-    /// chosen from what the latest configuration allows: join a replica
-    /// group that is out, make one leave (never the last), or move a shard
-    /// to another group. Returns what it did, or why it could not; a
-    /// controller that does not answer is part of the weather, not an
-    /// error of the run.
-    pub async fn reconfigure(&self, seed: u64) -> String {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut clerk = match self.ctrler_clerk(RECONFIGURE_PATIENCE, seed) {
-            Ok(clerk) => clerk,
-            Err(e) => return format!("reconfigure: no controller client: {e}"),
-        };
-        let config = match clerk.query(None).await {
-            Ok(config) => config,
-            Err(e) => return format!("reconfigure: cannot read the configuration: {e}"),
-        };
-        let all = self.replica_groups();
-        let out: Vec<u64> = all
-            .keys()
-            .copied()
-            .filter(|g| !config.groups.contains_key(g))
-            .collect();
-        let inside: Vec<u64> = config.groups.keys().copied().collect();
-        let mut choices = Vec::new();
-        if !out.is_empty() {
-            choices.push("join");
-        }
-        if inside.len() > 1 {
-            choices.extend(["leave", "move"]);
-        }
-        let Some(&choice) = choices.choose(&mut rng) else {
-            return format!(
-                "reconfigure: nothing to change in configuration {}",
-                config.num
-            );
-        };
-        let (what, result) = match choice {
-            "join" => {
-                let gid = *out.choose(&mut rng).expect("not empty");
-                let servers = all[&gid].clone();
-                (
-                    format!("join group {gid}"),
-                    clerk.join(BTreeMap::from([(gid, servers)])).await,
-                )
-            }
-            "leave" => {
-                let gid = *inside.choose(&mut rng).expect("not empty");
-                (format!("leave group {gid}"), clerk.leave(&[gid]).await)
-            }
-            _ => {
-                let shard = rng.random_range(0..config.shards.len()) as u32;
-                let owner = config.shards[shard as usize];
-                let others: Vec<u64> = inside.iter().copied().filter(|&g| g != owner).collect();
-                let gid = *others.choose(&mut rng).expect("two groups are in");
-                (
-                    format!("move shard {shard} to group {gid}"),
-                    clerk.move_shard(shard, gid).await,
-                )
-            }
-        };
-        match result {
-            Ok(()) => format!("reconfigure: {what} (from configuration {})", config.num),
-            Err(e) => format!("reconfigure: {what} failed: {e}"),
+    /// Prepares one seeded configuration change through the controller
+    /// (see [`Reconfiguration::run`]). It holds no reference to the
+    /// cluster, so the change can run without keeping the cluster locked
+    /// while the controller takes its time.
+    pub fn reconfiguration(&self, seed: u64) -> Reconfiguration {
+        Reconfiguration {
+            clerk: self
+                .ctrler_clerk(RECONFIGURE_PATIENCE, seed)
+                .map_err(|e| format!("{e:#}")),
+            groups: self.replica_groups(),
+            seed,
         }
     }
 
@@ -592,4 +540,79 @@ async fn futures_join(
 /// range so that no outgoing connection takes it while the node is killed.
 fn free_loopback_addr() -> Result<SocketAddr> {
     nemesis::ports::reserve_loopback_addr().context("cannot find a free loopback port")
+}
+
+/// One configuration change for the nemesis, ready to run: join a replica
+/// group that is out, make one leave (never the last), or move a shard to
+/// another group, chosen with the seed from what the latest configuration
+/// allows.
+pub struct Reconfiguration {
+    clerk: Result<CtrlerClerk, String>,
+    groups: BTreeMap<u64, Vec<String>>,
+    seed: u64,
+}
+
+impl Reconfiguration {
+    /// Makes the change; returns what it did, or why it could not. A
+    /// controller that does not answer is part of the weather, not an error
+    /// of the run.
+    pub async fn run(self) -> String {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut clerk = match self.clerk {
+            Ok(clerk) => clerk,
+            Err(e) => return format!("reconfigure: no controller client: {e}"),
+        };
+        let config = match clerk.query(None).await {
+            Ok(config) => config,
+            Err(e) => return format!("reconfigure: cannot read the configuration: {e}"),
+        };
+        let all = self.groups;
+        let out: Vec<u64> = all
+            .keys()
+            .copied()
+            .filter(|g| !config.groups.contains_key(g))
+            .collect();
+        let inside: Vec<u64> = config.groups.keys().copied().collect();
+        let mut choices = Vec::new();
+        if !out.is_empty() {
+            choices.push("join");
+        }
+        if inside.len() > 1 {
+            choices.extend(["leave", "move"]);
+        }
+        let Some(&choice) = choices.choose(&mut rng) else {
+            return format!(
+                "reconfigure: nothing to change in configuration {}",
+                config.num
+            );
+        };
+        let (what, result) = match choice {
+            "join" => {
+                let gid = *out.choose(&mut rng).expect("not empty");
+                let servers = all[&gid].clone();
+                (
+                    format!("join group {gid}"),
+                    clerk.join(BTreeMap::from([(gid, servers)])).await,
+                )
+            }
+            "leave" => {
+                let gid = *inside.choose(&mut rng).expect("not empty");
+                (format!("leave group {gid}"), clerk.leave(&[gid]).await)
+            }
+            _ => {
+                let shard = rng.random_range(0..config.shards.len()) as u32;
+                let owner = config.shards[shard as usize];
+                let others: Vec<u64> = inside.iter().copied().filter(|&g| g != owner).collect();
+                let gid = *others.choose(&mut rng).expect("two groups are in");
+                (
+                    format!("move shard {shard} to group {gid}"),
+                    clerk.move_shard(shard, gid).await,
+                )
+            }
+        };
+        match result {
+            Ok(()) => format!("reconfigure: {what} (from configuration {})", config.num),
+            Err(e) => format!("reconfigure: {what} failed: {e}"),
+        }
+    }
 }

@@ -128,6 +128,18 @@ async fn wait_until(at: Instant, stop: &mut watch::Receiver<bool>) -> bool {
 }
 
 async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<Applied> {
+    if let Fault::Reconfigure { seed } = &fault.fault {
+        // The controller may take seconds; other lanes' faults (a restart
+        // that is due) must not wait on it, so the lock is not held.
+        let change = cluster.lock().await.reconfiguration(*seed);
+        return Ok(Applied {
+            id: fault.id,
+            family: fault.fault.family(),
+            nodes: Vec::new(),
+            description: change.run().await,
+            undo: Undo::Nothing,
+        });
+    }
     let mut cluster = cluster.lock().await;
     let ids = cluster.ids();
     let (nodes, description, undo) = match &fault.fault {
@@ -163,10 +175,7 @@ async fn apply(fault: &ScheduledFault, cluster: &AsyncMutex<Cluster>) -> Result<
             let description = format!("pause {how}: {}", list(&nodes));
             (nodes.clone(), description, Undo::Revive(nodes))
         }
-        Fault::Reconfigure { seed } => {
-            let description = cluster.reconfigure(*seed).await;
-            (Vec::new(), description, Undo::Nothing)
-        }
+        Fault::Reconfigure { .. } => unreachable!("handled above, without the lock"),
     };
     Ok(Applied {
         id: fault.id,
