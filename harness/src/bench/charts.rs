@@ -154,17 +154,7 @@ pub fn throughput(points: &[Point], reference: Option<&Reference>) -> Result<Str
 
 /// The powers of ten around `values`, so the log axis has round ends.
 fn decades(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if !lo.is_finite() {
-        return 0.1..100.0;
-    }
-    let lo = 10f64.powf(lo.log10().floor());
-    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-    lo..hi
+    crate::report::chart::decades(values, 0.1..100.0)
 }
 
 /// Latency percentiles against clients, as an SVG document.

@@ -166,6 +166,25 @@ pub fn time_range(run_end: u64) -> std::ops::Range<f64> {
     0.0..secs(run_end).max(0.001)
 }
 
+/// The powers of ten around the positive finite `values`, so a log axis has
+/// round ends; `empty` when there are none.
+pub fn decades(
+    values: impl Iterator<Item = f64>,
+    empty: std::ops::Range<f64>,
+) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return empty;
+    }
+    let lo = 10f64.powf(lo.log10().floor());
+    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
+    lo..hi
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

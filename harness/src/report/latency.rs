@@ -94,18 +94,7 @@ pub fn quantiles(ops: &[Operation], run_end: u64) -> Vec<Quantiles> {
 
 /// The powers of ten around the latencies, so the log axis has round ends.
 fn latency_range(ops: &[Operation], run_end: u64) -> std::ops::Range<f64> {
-    let (lo, hi) = ops
-        .iter()
-        .map(|op| latency_ms(op, run_end))
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), l| {
-            (lo.min(l), hi.max(l))
-        });
-    if !lo.is_finite() {
-        return 0.1..1000.0;
-    }
-    let lo = 10f64.powf(lo.log10().floor());
-    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-    lo..hi
+    super::chart::decades(ops.iter().map(|op| latency_ms(op, run_end)), 0.1..1000.0)
 }
 
 /// Draws the latency scatter as an SVG document.
