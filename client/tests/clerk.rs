@@ -1,12 +1,15 @@
 //! The Clerk against scripted fake servers: leader finding, exactly-once
 //! retries, and the definite/unknown split of its errors.
 
+mod fake_kv;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client::{AttemptError, ClerkError, ClerkOptions, ClusterClient};
+use fake_kv::FakeKv;
 use tokio::net::TcpListener;
 use wire::{LeaderHint, LocalNode, Op, Reply, Request, Response};
 
@@ -23,47 +26,19 @@ enum Action {
 /// every request each node received.
 #[derive(Default)]
 struct FakeState {
-    kv: HashMap<String, String>,
-    /// client id → highest applied seq, as a real server's dedup table.
-    sessions: HashMap<u64, u64>,
+    kv: FakeKv,
     received: Vec<(usize, Op)>,
 }
 
 impl FakeState {
     /// Applies a request the way kvd does, deduplicating writes.
     fn apply(&mut self, op: &Op) -> Reply {
-        match op {
-            Op::Get { key } => Reply::Value {
-                value: self.kv.get(key).cloned(),
-            },
-            Op::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            }
-            | Op::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let last = self.sessions.entry(*client_id).or_default();
-                if *seq > *last {
-                    *last = *seq;
-                    if matches!(op, Op::Put { .. }) {
-                        self.kv.insert(key.clone(), value.clone());
-                    } else {
-                        self.kv.entry(key.clone()).or_default().push_str(value);
-                    }
-                }
-                Reply::Ok
-            }
+        self.kv.apply(op).unwrap_or_else(|| match op {
             Op::TransferLeader { .. } => Reply::Ok,
             _ => Reply::BadRequest {
                 reason: "not served by the fake".into(),
             },
-        }
+        })
     }
 }
 
@@ -105,7 +80,7 @@ impl FakeCluster {
     }
 
     fn value(&self, key: &str) -> Option<String> {
-        self.state.lock().unwrap().kv.get(key).cloned()
+        self.state.lock().unwrap().kv.value(key)
     }
 }
 

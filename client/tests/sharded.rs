@@ -2,12 +2,15 @@
 //! controller whose latest configuration the test moves on, and one-node
 //! fake replica groups that serve the shards the test gives them.
 
+mod fake_kv;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client::{AttemptError, ClerkError, ClerkOptions, ClusterClient, ShardedClient};
+use fake_kv::FakeKv;
 use tokio::net::TcpListener;
 use wire::{GroupId, LocalNode, NSHARDS, Op, Reply, Request, Response, ShardConfig, key_to_shard};
 
@@ -21,8 +24,7 @@ struct World {
     /// Groups that take requests and never answer.
     silent: BTreeSet<GroupId>,
     /// The data and the exactly-once table, as if migration moved both.
-    kv: BTreeMap<String, String>,
-    sessions: BTreeMap<u64, u64>,
+    kv: FakeKv,
     /// Every kv request each group received.
     received: Vec<(GroupId, Op)>,
     queries: usize,
@@ -47,35 +49,7 @@ impl World {
         if !shards.contains(&shard) {
             return Some(Reply::WrongGroup { shard, config_num });
         }
-        Some(match op {
-            Op::Get { key } => Reply::Value {
-                value: self.kv.get(key).cloned(),
-            },
-            Op::Put {
-                key,
-                value,
-                client_id,
-                seq,
-            }
-            | Op::Append {
-                key,
-                value,
-                client_id,
-                seq,
-            } => {
-                let last = self.sessions.entry(*client_id).or_default();
-                if *seq > *last {
-                    *last = *seq;
-                    if matches!(op, Op::Put { .. }) {
-                        self.kv.insert(key.clone(), value.clone());
-                    } else {
-                        self.kv.entry(key.clone()).or_default().push_str(value);
-                    }
-                }
-                Reply::Ok
-            }
-            _ => unreachable!("filtered above"),
-        })
+        self.kv.apply(op)
     }
 }
 
